@@ -1,0 +1,45 @@
+//! illumos and Solaris: `getpeerucred(fd, &ucred)` allocates a `ucred_t`
+//! holding the peer's credentials at connect time; `ucred_geteuid()` and
+//! `ucred_getegid()` read it, and `ucred_free()` releases it on every path.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr;
+
+use super::Credentials;
+use crate::cvt;
+
+pub const SUPPORTED: bool = true;
+pub const MECHANISM: &str = "getpeerucred";
+
+/// Owns the `ucred_t` that getpeerucred allocated, and frees it on drop.
+struct Ucred(*mut libc::ucred_t);
+
+impl Drop for Ucred {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer was allocated by getpeerucred and is freed
+            // exactly once, here.
+            unsafe { libc::ucred_free(self.0) };
+        }
+    }
+}
+
+pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
+    // getpeerucred allocates only when the pointer it is given is null.
+    let mut cred = Ucred(ptr::null_mut());
+    // SAFETY: `cred.0` is a valid out-pointer initialised to null, as
+    // getpeerucred(3C) requires; `fd` is a live borrowed descriptor.
+    cvt(unsafe { libc::getpeerucred(fd.as_raw_fd(), &mut cred.0) })?;
+    // SAFETY: getpeerucred succeeded, so `cred.0` points to a valid ucred_t,
+    // which stays alive until `cred` is dropped at the end of this function.
+    let (uid, gid) = unsafe { (libc::ucred_geteuid(cred.0), libc::ucred_getegid(cred.0)) };
+    // Both return -1 when the value is not available.
+    if uid == libc::uid_t::MAX || gid == libc::gid_t::MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "getpeerucred returned no effective uid or gid",
+        ));
+    }
+    Ok(Credentials { uid, gid })
+}

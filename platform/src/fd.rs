@@ -1,0 +1,133 @@
+//! Descriptor details: close-on-exec where `pipe2` and `accept4` do not
+//! exist (Apple targets), and keeping fds 0, 1 and 2 occupied so that no
+//! socket the server opens ever lands on a standard descriptor.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use crate::cvt;
+
+/// Sets or clears `FD_CLOEXEC`.
+pub fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl(F_GETFD/F_SETFD) on a live borrowed descriptor has no
+    // memory effects.
+    unsafe {
+        let flags = cvt(libc::fcntl(fd.as_raw_fd(), libc::F_GETFD))?;
+        let new = if on {
+            flags | libc::FD_CLOEXEC
+        } else {
+            flags & !libc::FD_CLOEXEC
+        };
+        if new != flags {
+            cvt(libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, new))?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl(F_GETFL/F_SETFL) on a live borrowed descriptor has no
+    // memory effects.
+    unsafe {
+        let flags = cvt(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+        let new = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        if new != flags {
+            cvt(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, new))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+fn open_dev_null() -> io::Result<OwnedFd> {
+    // std opens with O_CLOEXEC on every Unix.
+    Ok(OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?
+        .into())
+}
+
+/// Puts `/dev/null` on `target`, closing whatever was there, atomically.
+fn null_onto(target: RawFd) -> io::Result<()> {
+    let null = open_dev_null()?;
+    if null.as_raw_fd() != target {
+        // SAFETY: both descriptors are valid; dup2 replaces `target` in one
+        // step and the copy on `target` is not close-on-exec, which does not
+        // matter: children get the connection on 0 and 1 and inherit 2.
+        cvt(unsafe { libc::dup2(null.as_raw_fd(), target) })?;
+    } else {
+        // It landed on `target` itself: keep it open there, inheritable.
+        set_cloexec(std::os::fd::AsFd::as_fd(&null), false)?;
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(null);
+    }
+    Ok(())
+}
+
+/// Releases the descriptors the server was started with: stdin always,
+/// stdout unless `keep_stdout`. The slots are filled with `/dev/null`, and a
+/// closed stderr gets `/dev/null` too, so that a later socket can never be
+/// numbered 0, 1 or 2 and be mistaken for a standard descriptor.
+pub fn detach_stdio(keep_stdout: bool) -> io::Result<()> {
+    null_onto(0)?;
+    if !keep_stdout {
+        null_onto(1)?;
+    }
+    if !is_open(2) {
+        null_onto(2)?;
+    }
+    Ok(())
+}
+
+/// Writes `line` to stdout, then releases stdout (for `-1`): the reader sees
+/// the line followed by end of file.
+pub fn notify_and_close_stdout(line: &[u8]) -> io::Result<()> {
+    let mut rest = line;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a live byte slice of the given length.
+        let n = unsafe { libc::write(1, rest.as_ptr().cast(), rest.len()) };
+        match cvt(n) {
+            Ok(n) => rest = &rest[n as usize..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    null_onto(1)
+}
+
+/// A pipe whose two ends are close-on-exec and non-blocking.
+pub fn pipe_cloexec_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as RawFd; 2];
+    cfg_if::cfg_if! {
+        if #[cfg(target_vendor = "apple")] {
+            // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+            cvt(unsafe { libc::pipe(fds.as_mut_ptr()) })?;
+        } else {
+            // SAFETY: `fds` has room for the two descriptors pipe2(2) writes.
+            cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+        }
+    }
+    // SAFETY: pipe succeeded, so both descriptors are open and owned by
+    // nobody else.
+    let (r, w) = unsafe {
+        use std::os::fd::FromRawFd;
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    if cfg!(target_vendor = "apple") {
+        for fd in [&r, &w] {
+            set_cloexec(std::os::fd::AsFd::as_fd(fd), true)?;
+            set_nonblocking(std::os::fd::AsFd::as_fd(fd), true)?;
+        }
+    }
+    Ok((r, w))
+}

@@ -1,0 +1,157 @@
+//! Dropping root after the socket is bound: supplementary groups, then gid,
+//! then uid, then a check that the uid cannot be taken back.
+//!
+//! What differs per system is hidden here: the count type of `setgroups(2)`,
+//! the BSD rule that the first entry of the list is the effective gid, and
+//! `NGROUPS_MAX`.
+
+use std::fmt;
+use std::io;
+
+use crate::cvt;
+
+/// What the caller asked to become. A gid or uid of 0 means "leave as is",
+/// as in the C s6-ipcserver.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// The exact supplementary group list, when one was given.
+    pub groups: Option<Vec<libc::gid_t>>,
+    pub gid: libc::gid_t,
+    pub uid: libc::uid_t,
+}
+
+impl Target {
+    /// Whether there is anything to do at all.
+    pub fn is_noop(&self) -> bool {
+        self.groups.is_none() && self.gid == 0 && self.uid == 0
+    }
+}
+
+/// The step of the drop that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Setgroups,
+    Setgid,
+    Setuid,
+    RegainCheck,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Setgroups => "setgroups",
+            Step::Setgid => "setgid",
+            Step::Setuid => "setuid",
+            Step::RegainCheck => "regain check",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Error {
+    pub step: Step,
+    pub source: io::Error,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.step, self.source)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// The largest supplementary group list this system accepts.
+pub fn ngroups_max() -> usize {
+    // SAFETY: sysconf has no memory effects; it only reads a limit.
+    let n = unsafe { libc::sysconf(libc::_SC_NGROUPS_MAX) };
+    if n > 0 {
+        n as usize
+    } else {
+        // POSIX's minimum for NGROUPS_MAX.
+        8
+    }
+}
+
+/// Drops to `target`, in the order SPEC 2.5 fixes: groups, gid, uid.
+///
+/// Without a group list, a gid or uid drop still resets the supplementary
+/// groups to the primary gid in effect after the drop, so that none of
+/// root's groups survives.
+pub fn drop_to(target: &Target) -> Result<(), Error> {
+    if target.is_noop() {
+        return Ok(());
+    }
+    let primary = if target.gid != 0 {
+        target.gid
+    } else {
+        // SAFETY: getegid cannot fail and has no memory effects.
+        unsafe { libc::getegid() }
+    };
+    let step = |step| move |source| Error { step, source };
+
+    match &target.groups {
+        Some(list) => set_groups(primary, list).map_err(step(Step::Setgroups))?,
+        None => set_groups(primary, &[primary]).map_err(step(Step::Setgroups))?,
+    }
+    if target.gid != 0 {
+        // SAFETY: setgid takes a plain integer and has no memory effects.
+        cvt(unsafe { libc::setgid(target.gid) }).map_err(step(Step::Setgid))?;
+    }
+    if target.uid != 0 {
+        // SAFETY: setuid takes a plain integer and has no memory effects.
+        cvt(unsafe { libc::setuid(target.uid) }).map_err(step(Step::Setuid))?;
+        // SAFETY: as above. This call must fail: if it succeeds, the drop was
+        // not permanent (saved set-user-id still 0).
+        if unsafe { libc::setuid(0) } == 0 {
+            return Err(Error {
+                step: Step::RegainCheck,
+                source: io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "uid 0 could be regained after dropping it",
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_vendor = "apple",
+    ))] {
+        /// On the BSDs the kernel keeps the effective gid as the first entry
+        /// of the group list, and `setgroups` overwrites it from `list[0]`:
+        /// put the primary gid first so that no listed group becomes the
+        /// effective gid by accident.
+        fn set_groups(primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
+            let mut all = Vec::with_capacity(list.len() + 1);
+            all.push(primary);
+            all.extend(list.iter().copied().filter(|&g| g != primary));
+            let len = libc::c_int::try_from(all.len())
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: `all` is a live slice of `len` gids.
+            cvt(unsafe { libc::setgroups(len, all.as_ptr()) }).map(drop)
+        }
+    } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        fn set_groups(_primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
+            // SAFETY: `list` is a live slice; Linux takes its length as size_t.
+            cvt(unsafe { libc::setgroups(list.len() as libc::size_t, list.as_ptr()) }).map(drop)
+        }
+    } else {
+        fn set_groups(_primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
+            let len = libc::c_int::try_from(list.len())
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: `list` is a live slice of `len` gids.
+            cvt(unsafe { libc::setgroups(len, list.as_ptr()) }).map(drop)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The listening socket: binding with an exact mode, listening, and
+//! accepting with close-on-exec set and the client's bound path read back.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::cvt;
+
+/// The system's default listen backlog.
+pub const SOMAXCONN: u32 = libc::SOMAXCONN as u32;
+
+/// The longest path `sun_path` can hold, its terminating NUL excluded.
+pub fn max_path_len() -> usize {
+    // SAFETY: sockaddr_un is plain old data; all zeroes is a valid value.
+    let addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    addr.sun_path.len() - 1
+}
+
+/// Why the server refuses to bind.
+#[derive(Debug)]
+pub enum BindError {
+    /// `path` is longer than `sun_path` allows.
+    PathTooLong { len: usize, max: usize },
+    /// `path` exists and is not a socket: it is never removed.
+    NotASocket(&'static str),
+    /// A system call failed; the string names it.
+    Sys(&'static str, io::Error),
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::PathTooLong { len, max } => write!(
+                f,
+                "path is {len} bytes long, longer than the {max} bytes a Unix socket address holds"
+            ),
+            BindError::NotASocket(what) => {
+                write!(
+                    f,
+                    "path exists and is {what}, not a socket: refusing to remove it"
+                )
+            }
+            BindError::Sys(call, e) => write!(f, "unable to {call}: {e}"),
+        }
+    }
+}
+
+/// How to bind.
+#[derive(Debug, Clone, Copy)]
+pub struct BindOptions {
+    /// Remove an existing socket at the path first (`-d`).
+    pub replace_socket: bool,
+    /// The exact mode of the socket file (`-a`).
+    pub perms: u32,
+    pub backlog: u32,
+}
+
+fn describe(ft: fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_symlink() {
+        "a symbolic link"
+    } else if ft.is_fifo() {
+        "a named pipe"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else {
+        "a regular file"
+    }
+}
+
+/// Creates a close-on-exec, non-blocking `SOCK_STREAM` Unix socket bound to
+/// `path` with mode exactly `perms`, and listening.
+pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<OwnedFd, BindError> {
+    let bytes = path.as_os_str().as_bytes();
+    let max = max_path_len();
+    if bytes.len() > max {
+        return Err(BindError::PathTooLong {
+            len: bytes.len(),
+            max,
+        });
+    }
+    if opts.replace_socket {
+        match fs::symlink_metadata(path) {
+            Ok(md) if md.file_type().is_socket() => {
+                fs::remove_file(path).map_err(|e| BindError::Sys("remove the old socket", e))?
+            }
+            Ok(md) => return Err(BindError::NotASocket(describe(md.file_type()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(BindError::Sys("stat the path", e)),
+        }
+    }
+    let addr = SockAddr::unix(path).map_err(|e| BindError::Sys("make a socket address", e))?;
+    // socket2 sets close-on-exec atomically where the system can, with
+    // fcntl elsewhere.
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)
+        .map_err(|e| BindError::Sys("create a socket", e))?;
+
+    // The socket file is created with 0777 & ~umask. Bind under a umask of
+    // 0777 so that it is born unusable (mode 0), then chmod it to exactly
+    // `perms`: at no moment is it more open than asked.
+    // SAFETY: umask only swaps the process's file mode creation mask; the
+    // server is single-threaded during start-up.
+    let old = unsafe { libc::umask(0o777) };
+    let bound = socket.bind(&addr);
+    // SAFETY: as above, restores the previous mask.
+    unsafe { libc::umask(old) };
+    bound.map_err(|e| BindError::Sys("bind", e))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(opts.perms))
+        .map_err(|e| BindError::Sys("chmod the socket", e))?;
+    let backlog = i32::try_from(opts.backlog).unwrap_or(i32::MAX);
+    socket
+        .listen(backlog)
+        .map_err(|e| BindError::Sys("listen", e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| BindError::Sys("set the socket non-blocking", e))?;
+    Ok(socket.into())
+}
+
+/// The address a client's socket is bound to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RemoteAddr<'a> {
+    /// The client did not bind its socket (the common case).
+    Unnamed,
+    /// A filesystem path, byte for byte.
+    Path(&'a [u8]),
+    /// A Linux abstract name, without its leading NUL byte.
+    Abstract(&'a [u8]),
+}
+
+/// Storage for the peer address that `accept` fills in; reused across
+/// connections so the per-connection path allocates nothing.
+pub struct PeerAddr {
+    storage: libc::sockaddr_un,
+    len: libc::socklen_t,
+}
+
+impl Default for PeerAddr {
+    fn default() -> Self {
+        PeerAddr {
+            // SAFETY: sockaddr_un is plain old data; all zeroes is valid.
+            storage: unsafe { mem::zeroed() },
+            len: 0,
+        }
+    }
+}
+
+impl PeerAddr {
+    pub fn remote(&self) -> RemoteAddr<'_> {
+        let offset = self.path_offset();
+        let len = (self.len as usize).saturating_sub(offset);
+        // SAFETY: sun_path is an array of c_char; viewing it as bytes is
+        // sound, and `len` is clamped to its size below.
+        let path: &[u8] = unsafe {
+            std::slice::from_raw_parts(
+                self.storage.sun_path.as_ptr().cast(),
+                self.storage.sun_path.len(),
+            )
+        };
+        let path = &path[..len.min(path.len())];
+        match path.first() {
+            None => RemoteAddr::Unnamed,
+            Some(0) if cfg!(any(target_os = "linux", target_os = "android")) => {
+                RemoteAddr::Abstract(&path[1..])
+            }
+            Some(0) => RemoteAddr::Unnamed,
+            Some(_) => {
+                // A pathname stops at the first NUL, if the kernel counted one.
+                let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                RemoteAddr::Path(&path[..end])
+            }
+        }
+    }
+
+    fn path_offset(&self) -> usize {
+        let base = &self.storage as *const libc::sockaddr_un as usize;
+        let field = self.storage.sun_path.as_ptr() as usize;
+        field - base
+    }
+}
+
+/// Accepts one connection from the non-blocking `listener`. The new
+/// descriptor is close-on-exec and blocking, whatever the listener is.
+pub fn accept(listener: BorrowedFd<'_>, peer: &mut PeerAddr) -> io::Result<OwnedFd> {
+    peer.len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    let addr = (&mut peer.storage as *mut libc::sockaddr_un).cast::<libc::sockaddr>();
+    cfg_if::cfg_if! {
+        if #[cfg(target_vendor = "apple")] {
+            // No accept4 here; and the new socket inherits O_NONBLOCK.
+            // SAFETY: `addr` and `peer.len` describe writable storage of the
+            // stated size; `listener` is a live descriptor.
+            let fd = cvt(unsafe { libc::accept(listener.as_raw_fd(), addr, &mut peer.len) })?;
+            // SAFETY: accept succeeded: `fd` is a new descriptor we own.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            crate::fd::set_cloexec(std::os::fd::AsFd::as_fd(&fd), true)?;
+            crate::fd::set_nonblocking(std::os::fd::AsFd::as_fd(&fd), false)?;
+            Ok(fd)
+        } else {
+            // accept4 never makes the new socket non-blocking unless asked.
+            // SAFETY: `addr` and `peer.len` describe writable storage of the
+            // stated size; `listener` is a live descriptor.
+            let fd = cvt(unsafe {
+                libc::accept4(listener.as_raw_fd(), addr, &mut peer.len, libc::SOCK_CLOEXEC)
+            })?;
+            // SAFETY: accept4 succeeded: `fd` is a new descriptor we own.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        }
+    }
+}
+
+/// Connects a new blocking Unix stream socket to `path`, optionally bound
+/// first to `bind` (tests and the load client use it).
+pub fn connect(path: &OsStr, bind: Option<&OsStr>) -> io::Result<OwnedFd> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    if let Some(b) = bind {
+        socket.bind(&SockAddr::unix(b)?)?;
+    }
+    socket.connect(&SockAddr::unix(path)?)?;
+    Ok(socket.into())
+}

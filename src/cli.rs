@@ -1,0 +1,328 @@
+//! The command line: the clap definition (also the source of the man page
+//! and the completions), a POSIX getopt front end, and the checks that turn
+//! words into a [`Config`] before anything is touched.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::error::Error;
+
+pub const USAGE: &str = "s6-ipcserver [ -1 ] [ -q | -Q | -v ] [ -d | -D ] [ -P | -p ] [ -a perms ] \
+[ -c maxconn ] [ -C localmaxconn ] [ -b backlog ] [ -G gidlist ] [ -g gid ] [ -u uid ] [ -U ] path prog...";
+
+/// The C program's defaults and limits.
+pub const DEFAULT_MAXCONN: u32 = 40;
+pub const DEFAULT_LOCALMAXCONN: u32 = 40;
+pub const MAXCONN_LIMIT: u32 = 1000;
+pub const DEFAULT_PERMS: u32 = 0o777;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// Everything the server needs, validated and clamped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub notify: bool,
+    pub verbosity: Verbosity,
+    pub replace_socket: bool,
+    pub lookup: bool,
+    pub perms: u32,
+    pub maxconn: u32,
+    pub localmaxconn: u32,
+    pub backlog: u32,
+    pub target: platform::privileges::Target,
+    pub path: PathBuf,
+    pub argv: Vec<OsString>,
+}
+
+fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
+    Arg::new(name)
+        .short(short)
+        .action(ArgAction::SetTrue)
+        .help(help)
+}
+
+fn value(name: &'static str, short: char, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .short(short)
+        .value_name(value_name)
+        .action(ArgAction::Set)
+        .value_parser(clap::value_parser!(OsString))
+        .help(help)
+}
+
+/// The clap definition. Only options are parsed by clap's rules; the
+/// getopt front end in [`parse`] decides where the options end.
+pub fn command() -> Command {
+    Command::new("s6-ipcserver")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("UCSPI super-server for Unix domain sockets")
+        .long_about(
+            "Binds a Unix domain socket at PATH and, for every client that connects, \
+             spawns PROG with its stdin and stdout on the connection and the client's \
+             effective uid and gid in IPCREMOTEEUID and IPCREMOTEEGID.",
+        )
+        .override_usage(USAGE)
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .args_override_self(true)
+        .arg(flag("notify", '1', "Write PATH and a newline to stdout once the socket accepts connections, then close stdout"))
+        .arg(flag("quiet", 'q', "Log fatal errors only").overrides_with_all(["normal", "verbose"]))
+        .arg(flag("normal", 'Q', "Log warnings and denials too (default)").overrides_with_all(["quiet", "verbose"]))
+        .arg(flag("verbose", 'v', "Log every connection, exit and status").overrides_with_all(["quiet", "normal"]))
+        .arg(flag("replace", 'd', "Remove an existing socket at PATH before binding (default); never anything but a socket").overrides_with("no-replace"))
+        .arg(flag("no-replace", 'D', "Never remove PATH: binding fails if it exists").overrides_with("replace"))
+        .arg(flag("no-lookup", 'P', "Do not look up client credentials; IPCREMOTEEUID and IPCREMOTEEGID are unset").overrides_with("lookup"))
+        .arg(flag("lookup", 'p', "Look up client credentials (default)").overrides_with("no-lookup"))
+        .arg(value("perms", 'a', "perms", "Mode of the socket file, octal 0000 to 0777, whatever the umask [default: 0777]"))
+        .arg(value("maxconn", 'c', "maxconn", "Serve at most maxconn clients at once, 1 to 1000 [default: 40]"))
+        .arg(value("localmaxconn", 'C', "localmaxconn", "Serve at most localmaxconn clients of one uid at once [default: 40, at most maxconn]"))
+        .arg(value("backlog", 'b', "backlog", "Listen backlog [default: SOMAXCONN]"))
+        .arg(value("gidlist", 'G', "gidlist", "After binding, set the supplementary groups to this comma-separated gid list"))
+        .arg(value("gid", 'g', "gid", "After binding, set the gid (0: leave as is)"))
+        .arg(value("uid", 'u', "uid", "After binding, set the uid (0: leave as is)"))
+        .arg(flag("env-ids", 'U', "After binding, take uid, gid and groups from UID, GID and GIDLIST in the environment"))
+        .arg(Arg::new("help").long("help").action(ArgAction::Help).help("Print help and exit"))
+        .arg(Arg::new("version").long("version").action(ArgAction::Version).help("Print version and exit"))
+        .arg(
+            Arg::new("path")
+                .value_name("PATH")
+                .value_parser(clap::value_parser!(OsString))
+                .required(true)
+                .help("The socket to bind"),
+        )
+        .arg(
+            Arg::new("prog")
+                .value_name("PROG")
+                .value_parser(clap::value_parser!(OsString))
+                .num_args(1..)
+                .required(true)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .help("The program, and its arguments, to run for each connection"),
+        )
+}
+
+/// Splits `args` (without argv[0]) the way POSIX getopt does, and returns it
+/// re-written for clap: every option its own word, every option argument
+/// its own word, then `--`, then the operands untouched.
+fn getopt_normalize(cmd: &Command, args: &[OsString]) -> Vec<OsString> {
+    let takes_value = |c: u8| {
+        cmd.get_arguments()
+            .any(|a| a.get_short() == Some(c as char) && matches!(a.get_action(), ArgAction::Set))
+    };
+    let mut out = Vec::with_capacity(args.len() + 1);
+    let mut i = 0;
+    while i < args.len() {
+        let word = args[i].as_bytes();
+        if word == b"--" {
+            i += 1;
+            break;
+        }
+        if word.len() < 2 || word[0] != b'-' {
+            break; // the first operand: options end here
+        }
+        if word.starts_with(b"--") {
+            out.push(args[i].clone()); // --help, --version, or an error for clap
+            i += 1;
+            continue;
+        }
+        let mut j = 1;
+        while j < word.len() {
+            let c = word[j];
+            out.push(OsStr::from_bytes(&[b'-', c]).to_os_string());
+            if takes_value(c) {
+                if j + 1 < word.len() {
+                    out.push(OsStr::from_bytes(&word[j + 1..]).to_os_string());
+                } else if i + 1 < args.len() {
+                    i += 1;
+                    out.push(args[i].clone());
+                }
+                break;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    out.push(OsString::from("--"));
+    out.extend_from_slice(&args[i..]);
+    out
+}
+
+/// What parsing decided: run, or print something and exit 0.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Config),
+    Print(String),
+}
+
+/// Parses the command line (without argv[0]); `env` looks up the
+/// environment for `-U`.
+pub fn parse<E>(args: &[OsString], env: E) -> Result<Parsed, Error>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let cmd = command();
+    let mut words = vec![OsString::from("s6-ipcserver")];
+    words.extend(getopt_normalize(&cmd, args));
+    let m = match cmd.try_get_matches_from(words) {
+        Ok(m) => m,
+        Err(e) => {
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Ok(Parsed::Print(e.render().to_string()))
+                }
+                _ => Err(Error::Usage),
+            };
+        }
+    };
+    config(&m, env).map(Parsed::Run)
+}
+
+fn os<'a>(m: &'a ArgMatches, name: &str) -> Option<&'a OsStr> {
+    m.get_one::<OsString>(name).map(|s| s.as_os_str())
+}
+
+/// Plain unsigned decimal: no sign, no prefix, not empty, in range.
+pub fn decimal(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Octal `0000` to `0777`.
+pub fn perms(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 4 || !s.iter().all(|c| (b'0'..=b'7').contains(c)) {
+        return None;
+    }
+    let v = u32::from_str_radix(std::str::from_utf8(s).ok()?, 8).ok()?;
+    (v <= 0o777).then_some(v)
+}
+
+/// A comma-separated list of decimal gids, at most `max` of them. The empty
+/// string is the empty list.
+pub fn gidlist(s: &[u8], max: usize) -> Option<Vec<libc::gid_t>> {
+    if s.is_empty() {
+        return Some(Vec::new());
+    }
+    let list: Option<Vec<_>> = s.split(|&c| c == b',').map(decimal).collect();
+    list.filter(|l| l.len() <= max)
+}
+
+fn number(m: &ArgMatches, name: &str, default: u32) -> Result<u32, Error> {
+    match os(m, name) {
+        None => Ok(default),
+        Some(v) => decimal(v.as_bytes()).ok_or(Error::Usage),
+    }
+}
+
+/// `-U`: UID, GID and GIDLIST must all be set and valid.
+fn env_target<E>(env: &E) -> Result<platform::privileges::Target, Error>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let get = |name: &'static str| {
+        env(name).ok_or(Error::Env {
+            name,
+            problem: "is not set",
+        })
+    };
+    let id = |name: &'static str| {
+        let v = get(name)?;
+        decimal(v.as_bytes()).ok_or(Error::Env {
+            name,
+            problem: "is not a decimal id",
+        })
+    };
+    let uid = id("UID")?;
+    let gid = id("GID")?;
+    let groups = gidlist(
+        get("GIDLIST")?.as_bytes(),
+        platform::privileges::ngroups_max(),
+    )
+    .ok_or(Error::Env {
+        name: "GIDLIST",
+        problem: "is not a comma-separated list of decimal gids within NGROUPS_MAX",
+    })?;
+    Ok(platform::privileges::Target {
+        groups: Some(groups),
+        gid,
+        uid,
+    })
+}
+
+fn config<E>(m: &ArgMatches, env: E) -> Result<Config, Error>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let path = os(m, "path").ok_or(Error::Usage)?;
+    if path.is_empty() {
+        return Err(Error::Usage);
+    }
+    let argv: Vec<OsString> = m
+        .get_many::<OsString>("prog")
+        .ok_or(Error::Usage)?
+        .cloned()
+        .collect();
+    if argv.is_empty() || argv.iter().any(|a| a.as_bytes().contains(&0)) {
+        return Err(Error::Usage);
+    }
+
+    let perms = match os(m, "perms") {
+        None => DEFAULT_PERMS,
+        Some(v) => perms(v.as_bytes()).ok_or(Error::Usage)?,
+    };
+    let lookup = !m.get_flag("no-lookup");
+    let maxconn = number(m, "maxconn", DEFAULT_MAXCONN)?.clamp(1, MAXCONN_LIMIT);
+    let localmaxconn = if lookup {
+        number(m, "localmaxconn", DEFAULT_LOCALMAXCONN)?.clamp(1, maxconn)
+    } else {
+        number(m, "localmaxconn", DEFAULT_LOCALMAXCONN)?; // still validated
+        maxconn
+    };
+    let backlog = number(m, "backlog", platform::socket::SOMAXCONN)?;
+
+    let mut target = platform::privileges::Target {
+        groups: match os(m, "gidlist") {
+            None => None,
+            Some(v) => Some(
+                gidlist(v.as_bytes(), platform::privileges::ngroups_max()).ok_or(Error::Usage)?,
+            ),
+        },
+        gid: number(m, "gid", 0)?,
+        uid: number(m, "uid", 0)?,
+    };
+    if m.get_flag("env-ids") {
+        target = env_target(&env)?;
+    }
+
+    let verbosity = if m.get_flag("quiet") {
+        Verbosity::Quiet
+    } else if m.get_flag("verbose") {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+
+    Ok(Config {
+        notify: m.get_flag("notify"),
+        verbosity,
+        replace_socket: !m.get_flag("no-replace"),
+        lookup,
+        perms,
+        maxconn,
+        localmaxconn,
+        backlog,
+        target,
+        path: PathBuf::from(path),
+        argv,
+    })
+}

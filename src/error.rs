@@ -1,0 +1,54 @@
+//! The binary's one error type; the exit code of every failure is decided
+//! here and nowhere else.
+
+use std::fmt;
+use std::io;
+
+#[derive(Debug)]
+pub enum Error {
+    /// The command line is wrong: the usage line, exit 100.
+    Usage,
+    /// `-U` found a variable missing or invalid: exit 100.
+    Env {
+        name: &'static str,
+        problem: &'static str,
+    },
+    /// A system call failed: exit 111. `what` says what was being done.
+    Sys { what: String, source: io::Error },
+    /// A refusal that is not a system call failing (a non-socket at path,
+    /// a path too long): exit 111, like the bind it stands for.
+    Refused(String),
+    /// An internal inconsistency: exit 101.
+    Bug(&'static str),
+}
+
+impl Error {
+    pub fn sys(what: impl Into<String>, source: io::Error) -> Error {
+        Error::Sys {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage | Error::Env { .. } => 100,
+            Error::Sys { .. } | Error::Refused(_) => 111,
+            Error::Bug(_) => 101,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage => write!(f, "usage: {}", crate::cli::USAGE),
+            Error::Env { name, problem } => {
+                write!(f, "fatal: environment variable {name} {problem}")
+            }
+            Error::Sys { what, source } => write!(f, "fatal: {what}: {source}"),
+            Error::Refused(why) => write!(f, "fatal: {why}"),
+            Error::Bug(what) => write!(f, "fatal: internal error: {what}"),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! One line per message on stderr, written with a single write(2) so that
+//! lines from the server never interleave with its children's.
+
+use std::fmt::Arguments;
+use std::io::Write;
+
+use crate::cli::Verbosity;
+
+pub const PROG: &str = "s6-ipcserver";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Log {
+    pub verbosity: Verbosity,
+}
+
+impl Log {
+    fn line(&self, level: &str, args: Arguments<'_>) {
+        let mut buf = Vec::with_capacity(128);
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(buf, "{PROG}: {level}: {args}");
+        // Nothing useful can be done if stderr is gone.
+        let _ = std::io::stderr().write_all(&buf);
+    }
+
+    pub fn verbose(&self) -> bool {
+        self.verbosity >= Verbosity::Verbose
+    }
+
+    pub fn info(&self, args: Arguments<'_>) {
+        if self.verbose() {
+            self.line("info", args);
+        }
+    }
+
+    /// Warnings and denials: at the default verbosity and above.
+    pub fn warn(&self, args: Arguments<'_>) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line("warning", args);
+        }
+    }
+
+    pub fn deny(&self, args: Arguments<'_>) {
+        if self.verbosity >= Verbosity::Normal {
+            self.line("info", args);
+        }
+    }
+}
+
+/// Prints a fatal error; used by `main` whatever the verbosity.
+pub fn fatal(msg: &dyn std::fmt::Display) {
+    let _ = std::io::stderr().write_all(format!("{PROG}: {msg}\n").as_bytes());
+}

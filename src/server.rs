@@ -1,0 +1,401 @@
+//! The server: start-up in SPEC 2's order, then the event loop. What happens
+//! to a connection reads top to bottom in [`Server::serve`].
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use platform::credentials::{self, Credentials};
+use platform::signals::SignalPipe;
+use platform::socket::{self, BindError, BindOptions, PeerAddr, RemoteAddr};
+use platform::spawn::{Environ, Program, Slot};
+
+use crate::cli::Config;
+use crate::error::Error;
+use crate::log::Log;
+use crate::table::{ConnectionTable, ANONYMOUS};
+
+/// How long accepting pauses after `accept` failed for lack of resources
+/// (EMFILE, ENFILE, ENOBUFS...), unless a child exits first.
+const BACKOFF: Duration = Duration::from_millis(100);
+
+const TRAPPED: [Signal; 5] = [
+    Signal::SIGCHLD,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGABRT,
+];
+
+/// The per-connection environment variables, prepared once.
+struct Vars {
+    euid: Slot,
+    egid: Slot,
+    connnum: Slot,
+    path: Slot,
+}
+
+struct Server {
+    cfg: Config,
+    log: Log,
+    listener: OwnedFd,
+    signals: SignalPipe,
+    program: Program,
+    env: Environ,
+    vars: Vars,
+    table: ConnectionTable,
+    peer: PeerAddr,
+    /// Accepting is paused until then after a resource shortage.
+    backoff_until: Option<Instant>,
+    /// Whether the current resource shortage was already logged.
+    shortage_logged: bool,
+}
+
+/// Sets up everything and serves until a terminating signal.
+pub fn run(cfg: Config) -> Result<(), Error> {
+    let log = Log {
+        verbosity: cfg.verbosity,
+    };
+    // Everything that can be prepared without touching the system is, so
+    // that the per-connection path only patches it.
+    let program =
+        Program::new(&cfg.argv).map_err(|e| Error::sys("unable to prepare the program", e))?;
+    let mut env = Environ::inherit(&[
+        "PROTO",
+        "IPCREMOTEEUID",
+        "IPCREMOTEEGID",
+        "IPCCONNNUM",
+        "IPCREMOTEPATH",
+    ]);
+    let proto = env.slot("PROTO");
+    env.set(proto, b"IPC")
+        .map_err(|_| Error::Bug("PROTO value"))?;
+    let vars = Vars {
+        euid: env.slot("IPCREMOTEEUID"),
+        egid: env.slot("IPCREMOTEEGID"),
+        connnum: env.slot("IPCCONNNUM"),
+        path: env.slot("IPCREMOTEPATH"),
+    };
+
+    platform::fd::detach_stdio(cfg.notify)
+        .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;
+
+    let listener = socket::bind_listener(
+        &cfg.path,
+        BindOptions {
+            replace_socket: cfg.replace_socket,
+            perms: cfg.perms,
+            backlog: cfg.backlog,
+        },
+    )
+    .map_err(|e| {
+        let path = cfg.path.display();
+        match e {
+            BindError::Sys(call, source) => {
+                Error::sys(format!("unable to {call} at {path}"), source)
+            }
+            other => Error::Refused(format!("{path}: {other}")),
+        }
+    })?;
+
+    platform::privileges::drop_to(&cfg.target)
+        .map_err(|e| Error::Refused(format!("unable to drop privileges: {e}")))?;
+
+    let signals =
+        SignalPipe::install(&TRAPPED).map_err(|e| Error::sys("unable to trap signals", e))?;
+    platform::signals::ignore_sigpipe().map_err(|e| Error::sys("unable to ignore SIGPIPE", e))?;
+
+    let mut server = Server {
+        table: ConnectionTable::with_capacity(cfg.maxconn),
+        cfg,
+        log,
+        listener,
+        signals,
+        program,
+        env,
+        vars,
+        peer: PeerAddr::default(),
+        backoff_until: None,
+        shortage_logged: false,
+    };
+    server.log.info(format_args!(
+        "starting - listening on {}",
+        server.cfg.path.display()
+    ));
+    server.status();
+    if server.cfg.notify {
+        let mut line = server.cfg.path.as_os_str().as_bytes().to_vec();
+        line.push(b'\n');
+        platform::fd::notify_and_close_stdout(&line)
+            .map_err(|e| Error::sys("unable to write the readiness line to stdout", e))?;
+    }
+    server.event_loop()
+}
+
+impl Server {
+    fn status(&self) {
+        self.log.info(format_args!(
+            "status: {}/{}",
+            self.table.live(),
+            self.cfg.maxconn
+        ));
+    }
+
+    fn event_loop(&mut self) -> Result<(), Error> {
+        let mut buf = [0u8; 64];
+        loop {
+            let now = Instant::now();
+            if self.backoff_until.is_some_and(|t| now >= t) {
+                self.backoff_until = None;
+            }
+            let accepting = self.table.live() < self.cfg.maxconn && self.backoff_until.is_none();
+            let timeout = match self.backoff_until {
+                Some(t) => PollTimeout::try_from(t - now).unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
+            let (sig_ready, conn_ready) = {
+                let mut fds = [
+                    PollFd::new(self.signals.fd(), PollFlags::POLLIN),
+                    PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+                ];
+                let n = if accepting { 2 } else { 1 };
+                match poll(&mut fds[..n], timeout) {
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::sys("unable to poll", e.into())),
+                }
+                let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), accepting && ready(&fds[1]))
+            };
+            if sig_ready {
+                let pending = self
+                    .signals
+                    .drain(&mut buf)
+                    .map_err(|e| Error::sys("unable to read the signal pipe", e))?
+                    .to_vec();
+                for signo in pending {
+                    if let Some(done) = self.on_signal(signo.into()) {
+                        return done;
+                    }
+                }
+            }
+            if conn_ready {
+                self.accept_all();
+            }
+        }
+    }
+
+    /// Handles one caught signal; `Some` ends the server.
+    fn on_signal(&mut self, signo: i32) -> Option<Result<(), Error>> {
+        match Signal::try_from(signo) {
+            Ok(Signal::SIGCHLD) => {
+                self.reap();
+                None
+            }
+            Ok(Signal::SIGTERM) => {
+                self.log.info(format_args!("received SIGTERM, quitting"));
+                Some(self.exit())
+            }
+            Ok(Signal::SIGHUP) => {
+                self.log.info(format_args!(
+                    "received SIGHUP, sending SIGTERM+SIGCONT to all connections"
+                ));
+                self.kill_children(&[Signal::SIGTERM, Signal::SIGCONT]);
+                None
+            }
+            Ok(Signal::SIGQUIT) => {
+                self.log.info(format_args!(
+                    "received SIGQUIT, sending SIGTERM+SIGCONT to all connections and quitting"
+                ));
+                self.kill_children(&[Signal::SIGTERM, Signal::SIGCONT]);
+                Some(self.exit())
+            }
+            Ok(Signal::SIGABRT) => {
+                self.log.info(format_args!(
+                    "received SIGABRT, sending SIGKILL to all connections and quitting"
+                ));
+                self.kill_children(&[Signal::SIGKILL]);
+                Some(self.exit())
+            }
+            _ => Some(Err(Error::Bug(
+                "an untrapped signal reached the signal pipe",
+            ))),
+        }
+    }
+
+    fn exit(&self) -> Result<(), Error> {
+        self.log.info(format_args!("exiting"));
+        Ok(())
+    }
+
+    fn kill_children(&self, signals: &[Signal]) {
+        for &sig in signals {
+            for pid in self.table.pids() {
+                // A child that already exited and is not reaped yet is fine.
+                let _ = kill(Pid::from_raw(pid), sig);
+            }
+        }
+    }
+
+    /// Reaps every child that exited; counts drop at once.
+    fn reap(&mut self) {
+        loop {
+            let (pid, how, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, "exitcode", code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, "signal", sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    self.log
+                        .warn(format_args!("unable to wait for children: {e}"));
+                    break;
+                }
+            };
+            // A slot is free: accepting can resume at once.
+            self.backoff_until = None;
+            if let Some(uid) = self.table.remove(pid.as_raw()) {
+                if self.log.verbose() {
+                    let uid = Id(self.cfg.lookup.then_some(uid));
+                    self.log
+                        .info(format_args!("end pid {pid} uid {uid} {how} {code}"));
+                    self.status();
+                }
+            }
+        }
+    }
+
+    /// Accepts while there is room, until the backlog is empty.
+    fn accept_all(&mut self) {
+        while self.table.live() < self.cfg.maxconn {
+            match socket::accept(self.listener.as_fd(), &mut self.peer) {
+                Ok(conn) => {
+                    self.shortage_logged = false;
+                    self.serve(conn);
+                }
+                Err(e) => match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
+                    Errno::EAGAIN | Errno::EINTR | Errno::ECONNABORTED | Errno::EPROTO => {
+                        if e.kind() == std::io::ErrorKind::WouldBlock {
+                            return;
+                        }
+                    }
+                    _ => {
+                        // EMFILE, ENFILE, ENOBUFS, ENOMEM...: retrying now
+                        // would spin. Pause until a child exits or a moment
+                        // passes, and say so once per episode.
+                        if !self.shortage_logged {
+                            self.log.warn(format_args!(
+                                "unable to accept, pausing until a connection ends: {e}"
+                            ));
+                            self.shortage_logged = true;
+                        }
+                        self.backoff_until = Some(Instant::now() + BACKOFF);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// One connection: look up, count, spawn, close.
+    fn serve(&mut self, conn: OwnedFd) {
+        let creds = if self.cfg.lookup {
+            match credentials::peer(&conn) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.log
+                        .warn(format_args!("unable to get the client's credentials: {e}"));
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let uid = creds.map_or(ANONYMOUS, |c| c.uid);
+        let count = self.table.count(uid);
+        if count >= self.cfg.localmaxconn {
+            let (u, g) = ids(creds);
+            self.log.deny(format_args!(
+                "deny {u}:{g} count {count}/{}",
+                self.cfg.localmaxconn
+            ));
+            return;
+        }
+        if let Err(e) = self.set_env(creds, count + 1) {
+            self.log
+                .warn(format_args!("unable to set the environment: {e}"));
+            return;
+        }
+        match self.program.spawn(conn.as_fd(), &mut self.env) {
+            Ok(pid) => {
+                let n = self.table.insert(pid, uid);
+                if self.log.verbose() {
+                    let (u, g) = ids(creds);
+                    let n = Id(self.cfg.lookup.then_some(n));
+                    self.log.info(format_args!(
+                        "allow {u}:{g} pid {pid} count {n}/{}",
+                        self.cfg.localmaxconn
+                    ));
+                    self.status();
+                }
+            }
+            Err(e) => {
+                self.log.warn(format_args!(
+                    "unable to spawn {}: {e}",
+                    self.cfg.argv[0].to_string_lossy()
+                ));
+            }
+        }
+        // `conn` is dropped here: the server keeps no copy.
+    }
+
+    fn set_env(&mut self, creds: Option<Credentials>, connnum: u32) -> std::io::Result<()> {
+        let v = &self.vars;
+        match creds {
+            Some(c) => {
+                self.env.set_with(v.euid, |b| write!(b, "{}", c.uid))?;
+                self.env.set_with(v.egid, |b| write!(b, "{}", c.gid))?;
+                self.env.set_with(v.connnum, |b| write!(b, "{connnum}"))?;
+            }
+            None => {
+                self.env.unset(v.euid);
+                self.env.unset(v.egid);
+                self.env.set(v.connnum, b"")?;
+            }
+        }
+        let path = self.vars.path;
+        match self.peer.remote() {
+            RemoteAddr::Unnamed => self.env.set(path, b""),
+            RemoteAddr::Path(p) => self.env.set(path, p),
+            // Abstract names may hold NUL bytes, which no environment can:
+            // they are shown as `ss` shows them, '@' first and for each NUL.
+            RemoteAddr::Abstract(name) => self.env.set_with(path, |b| {
+                b.push(b'@');
+                b.extend(name.iter().map(|&c| if c == 0 { b'@' } else { c }));
+                Ok(())
+            }),
+        }
+    }
+}
+
+/// A number, or `?` when it is not known (`-P`).
+struct Id<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for Id<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+fn ids(creds: Option<Credentials>) -> (Id<u32>, Id<u32>) {
+    (Id(creds.map(|c| c.uid)), Id(creds.map(|c| c.gid)))
+}
