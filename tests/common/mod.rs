@@ -1,0 +1,367 @@
+//! The harness every integration test uses: the real binary, real sockets,
+//! and clean-up of every process a test starts.
+#![allow(dead_code)] // each test file uses a different part of it
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single wait in a test may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_s6-ipcserver")
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail and has no memory effects.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Returns true, after saying so on stderr, when the test needs root and
+/// does not have it.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        false
+    } else {
+        eprintln!("skipped: {test} needs root");
+        true
+    }
+}
+
+/// A fresh directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "s6ipc-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A command for the real binary, in a process group of its own so that the
+/// server and every child it spawns can be killed together.
+pub fn command() -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.process_group(0);
+    cmd
+}
+
+/// Runs the binary to completion (for commands expected to exit at once);
+/// returns status, stdout and stderr.
+pub fn run(args: &[&str]) -> (ExitStatus, String, String) {
+    run_cmd(command().args(args))
+}
+
+pub fn run_cmd(cmd: &mut Command) -> (ExitStatus, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn s6-ipcserver");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut out = String::new();
+            let mut err = String::new();
+            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status, out, err);
+        }
+        if Instant::now() > deadline {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+            panic!("s6-ipcserver did not exit within {TIMEOUT:?}: {:?}", cmd);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn kill_group(pgid: i32) {
+    // SAFETY: kill has no memory effects; a negative pid names a group.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+/// A running server, started with `-1` so that the test knows when it
+/// accepts connections. Its stderr is collected line by line.
+pub struct Server {
+    pub child: Child,
+    pub path: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    reader: Option<thread::JoinHandle<()>>,
+    pub dir: TempDir,
+}
+
+impl Server {
+    /// Starts `s6-ipcserver -1 OPTIONS DIR/sock PROG...`.
+    pub fn start(options: &[&str], prog: &[&str]) -> Server {
+        Self::start_with(options, prog, |_| {})
+    }
+
+    /// Like [`Server::start`], with a hook to adjust the command (env, uid).
+    pub fn start_with(options: &[&str], prog: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let dir = TempDir::new();
+        let path = dir.join("sock");
+        let mut cmd = command();
+        cmd.arg("-1").args(options).arg(&path).args(prog);
+        adjust(&mut cmd);
+        Self::spawn_ready(cmd, path, dir)
+    }
+
+    /// Spawns `cmd`, which must use `-1`, and waits for its readiness line.
+    pub fn spawn_ready(mut cmd: Command, path: PathBuf, dir: TempDir) -> Server {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn s6-ipcserver");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&log);
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                match line {
+                    Ok(l) => sink.lock().unwrap().push(l),
+                    Err(_) => break,
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            path,
+            log,
+            reader: Some(reader),
+            dir,
+        };
+        let mut stdout = server.child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = stdout.read_to_end(&mut all);
+            let _ = tx.send(all);
+        });
+        let line = match rx.recv_timeout(TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => panic!("no readiness line; stderr: {:?}", server.lines()),
+        };
+        let mut expected = server.path.as_os_str().as_encoded_bytes().to_vec();
+        expected.push(b'\n');
+        assert_eq!(
+            line,
+            expected,
+            "-1 writes PATH and a newline, then closes stdout; stderr: {:?}",
+            server.lines()
+        );
+        server
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until a stderr line contains `needle`; returns that line.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| l.contains(needle)) {
+                return l;
+            }
+            if Instant::now() > deadline {
+                panic!("no log line containing {needle:?}; got {:#?}", self.lines());
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until `count` stderr lines contain `needle`.
+    pub fn wait_log_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let n = self.lines().iter().filter(|l| l.contains(needle)).count();
+            if n >= count {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("{n} log lines containing {needle:?}, wanted {count}; got {:#?}", self.lines());
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Waits for the server to exit and returns its status; stderr is then
+    /// complete.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                if let Some(r) = self.reader.take() {
+                    // stderr closes once the server and its children are
+                    // gone; children may outlive it, so do not block forever.
+                    let t0 = Instant::now();
+                    while !r.is_finished() && t0.elapsed() < Duration::from_secs(1) {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                    if r.is_finished() {
+                        let _ = r.join();
+                    }
+                }
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("server did not exit; log {:#?}", self.lines());
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn connect(&self) -> UnixStream {
+        connect(&self.path)
+    }
+
+    /// Connects, sends `input`, half-closes, reads the whole answer.
+    pub fn request(&self, input: &[u8]) -> Vec<u8> {
+        request(&self.path, input)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        kill_group(self.pid());
+        let _ = self.child.wait();
+    }
+}
+
+pub fn connect(path: &Path) -> UnixStream {
+    let s = UnixStream::connect(path)
+        .unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s
+}
+
+pub fn request(path: &Path, input: &[u8]) -> Vec<u8> {
+    let mut s = connect(path);
+    finish(&mut s, input)
+}
+
+/// Sends `input` on a connected stream, half-closes, reads to EOF.
+pub fn finish(s: &mut UnixStream, input: &[u8]) -> Vec<u8> {
+    if !input.is_empty() {
+        s.write_all(input).expect("write request");
+    }
+    s.shutdown(std::net::Shutdown::Write).ok();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read answer to EOF");
+    out
+}
+
+/// Parses `NAME=value` lines (as printed by `env -0`, NUL-separated) into
+/// pairs of byte strings.
+pub fn parse_env0(raw: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    raw.split(|&b| b == 0)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let eq = e.iter().position(|&b| b == b'=').unwrap_or(e.len());
+            (e[..eq].to_vec(), e.get(eq + 1..).unwrap_or_default().to_vec())
+        })
+        .collect()
+}
+
+pub fn env_get<'a>(env: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
+    env.iter()
+        .find(|(k, _)| k == name.as_bytes())
+        .map(|(_, v)| v.as_slice())
+}
+
+/// Polls `cond` until it holds or the timeout passes.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        if Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+/// The pids whose parent is `ppid`.
+pub fn children_of(ppid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(ppid) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// The descriptors a process has open, as fd numbers.
+pub fn open_fds(pid: i32) -> Vec<i32> {
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds
+}
+
+pub fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
