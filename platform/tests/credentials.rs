@@ -2,6 +2,8 @@
 //! connect (or socketpair) time, effective ids only. In the
 //! `force-unsupported-credentials` build, every lookup must fail closed.
 
+#![allow(clippy::bool_assert_comparison)] // SUPPORTED is a constant: that is the point.
+
 mod common;
 
 use common::serial;
@@ -88,7 +90,7 @@ mod supported {
 
     #[test]
     fn backend_is_supported_on_this_target() {
-        assert!(credentials::SUPPORTED);
+        assert_eq!(credentials::SUPPORTED, true);
         assert_ne!(credentials::MECHANISM, "none");
     }
 
@@ -248,7 +250,7 @@ mod unsupported {
 
     #[test]
     fn backend_says_unsupported() {
-        assert!(!credentials::SUPPORTED);
+        assert_eq!(credentials::SUPPORTED, false);
         assert_eq!(credentials::MECHANISM, "none");
     }
 
