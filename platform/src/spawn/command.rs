@@ -36,7 +36,21 @@ impl Program {
         }
         cmd.stdin(Stdio::from(conn.try_clone_to_owned()?))
             .stdout(Stdio::from(conn.try_clone_to_owned()?));
-        // std empties the signal mask and resets SIGPIPE in the child.
+        // std puts SIGPIPE back to its default but leaves the signal mask
+        // as the spawning thread has it (platform/tests/spawn.rs caught
+        // that), so both are done here. This makes std fork and exec
+        // instead of using posix_spawn.
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls async-signal-safe functions on a local signal set.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+                libc::sigemptyset(empty.as_mut_ptr());
+                libc::pthread_sigmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let child = cmd.spawn()?;
         Ok(child.id() as libc::pid_t)
     }
