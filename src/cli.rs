@@ -53,7 +53,9 @@ fn value(name: &'static str, short: char, value_name: &'static str, help: &'stat
     Arg::new(name)
         .short(short)
         .value_name(value_name)
-        .action(ArgAction::Set)
+        // Every occurrence is kept: getopt programs check each value as
+        // they meet it, so `-c x -c 1` is an error, not `-c 1`.
+        .action(ArgAction::Append)
         .value_parser(clap::value_parser!(OsString))
         .help(help)
 }
@@ -115,8 +117,9 @@ pub fn command() -> Command {
 /// its own word, then `--`, then the operands untouched.
 fn getopt_normalize(cmd: &Command, args: &[OsString]) -> Vec<OsString> {
     let takes_value = |c: u8| {
-        cmd.get_arguments()
-            .any(|a| a.get_short() == Some(c as char) && matches!(a.get_action(), ArgAction::Set))
+        cmd.get_arguments().any(|a| {
+            a.get_short() == Some(c as char) && matches!(a.get_action(), ArgAction::Append)
+        })
     };
     let mut out = Vec::with_capacity(args.len() + 1);
     let mut i = 0;
@@ -137,6 +140,13 @@ fn getopt_normalize(cmd: &Command, args: &[OsString]) -> Vec<OsString> {
         let mut j = 1;
         while j < word.len() {
             let c = word[j];
+            if c == b'-' {
+                // Never an option character ("-1-a" is an error), but "-"
+                // and "-" would read as the end of the options: hand clap
+                // an unknown long option instead, which it rejects in turn.
+                out.push(OsString::from("---"));
+                break;
+            }
             out.push(OsStr::from_bytes(&[b'-', c]).to_os_string());
             if takes_value(c) {
                 if j + 1 < word.len() {
@@ -190,6 +200,20 @@ fn os<'a>(m: &'a ArgMatches, name: &str) -> Option<&'a OsStr> {
     m.get_one::<OsString>(name).map(|s| s.as_os_str())
 }
 
+/// The last value of an option given any number of times, once every value
+/// passed `check`: the last one wins, but a bad one anywhere is an error.
+fn last_valid<T>(
+    m: &ArgMatches,
+    name: &str,
+    check: impl Fn(&[u8]) -> Option<T>,
+) -> Result<Option<T>, Error> {
+    let mut last = None;
+    for v in m.get_many::<OsString>(name).into_iter().flatten() {
+        last = Some(check(v.as_bytes()).ok_or(Error::Usage)?);
+    }
+    Ok(last)
+}
+
 /// Plain unsigned decimal: no sign, no prefix, not empty, in range.
 pub fn decimal(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
@@ -218,10 +242,7 @@ pub fn gidlist(s: &[u8], max: usize) -> Option<Vec<libc::gid_t>> {
 }
 
 fn number(m: &ArgMatches, name: &str, default: u32) -> Result<u32, Error> {
-    match os(m, name) {
-        None => Ok(default),
-        Some(v) => decimal(v.as_bytes()).ok_or(Error::Usage),
-    }
+    Ok(last_valid(m, name, decimal)?.unwrap_or(default))
 }
 
 /// `-U`: UID, GID and GIDLIST must all be set and valid.
@@ -276,10 +297,7 @@ where
         return Err(Error::Usage);
     }
 
-    let perms = match os(m, "perms") {
-        None => DEFAULT_PERMS,
-        Some(v) => perms(v.as_bytes()).ok_or(Error::Usage)?,
-    };
+    let perms = last_valid(m, "perms", perms)?.unwrap_or(DEFAULT_PERMS);
     let lookup = !m.get_flag("no-lookup");
     let maxconn = number(m, "maxconn", DEFAULT_MAXCONN)?.clamp(1, MAXCONN_LIMIT);
     let localmaxconn = if lookup {
@@ -291,12 +309,9 @@ where
     let backlog = number(m, "backlog", platform::socket::SOMAXCONN)?;
 
     let mut target = platform::privileges::Target {
-        groups: match os(m, "gidlist") {
-            None => None,
-            Some(v) => Some(
-                gidlist(v.as_bytes(), platform::privileges::ngroups_max()).ok_or(Error::Usage)?,
-            ),
-        },
+        groups: last_valid(m, "gidlist", |v| {
+            gidlist(v, platform::privileges::ngroups_max())
+        })?,
         gid: number(m, "gid", 0)?,
         uid: number(m, "uid", 0)?,
     };
