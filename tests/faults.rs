@@ -1,0 +1,420 @@
+//! Fault injection: the server out of descriptors, clients that vanish or
+//! never read, children that crash, ignore SIGTERM or are stopped, a
+//! thousand children at once, and a program that cannot be started. In
+//! every case the server keeps serving, never spins, and reaps everything.
+#![cfg(any(target_os = "linux", target_os = "android"))]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{alive, children_of, eventually, open_fds, Server};
+
+/// User plus system CPU time of `pid`, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // After the command name: state is field 3, utime 14, stime 15.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a constant.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as u64
+}
+
+/// The one-letter state of `pid` (R, S, T, Z...).
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// Sets the soft descriptor limit of a running process (prlimit(2)).
+fn set_nofile(pid: i32, soft: u64) {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `old` is writable storage for one rlimit; a null new limit
+    // only reads.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(rc, 0, "prlimit get: {}", std::io::Error::last_os_error());
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: `new` is a live rlimit; the old value is not asked for.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit set: {}", std::io::Error::last_os_error());
+}
+
+/// Raises this test process's own descriptor limit to at least `n`.
+fn raise_own_nofile(n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is writable storage for one rlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if lim.rlim_cur < n {
+        lim.rlim_cur = n.min(lim.rlim_max);
+        // SAFETY: `lim` is a live rlimit.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
+}
+
+fn count(server: &Server, needle: &str) -> usize {
+    server.lines().iter().filter(|l| l.contains(needle)).count()
+}
+
+/// The last `status:` line the server logged.
+fn last_status(server: &Server) -> Option<String> {
+    server
+        .lines()
+        .into_iter()
+        .rev()
+        .find(|l| l.contains("status: "))
+}
+
+/// Waits until the server has no child at all (none running, no zombie)
+/// and its last status line says so.
+fn wait_all_reaped(server: &Server, max: u32) {
+    let want = format!("status: 0/{max}");
+    eventually("every child reaped", || {
+        children_of(server.pid()).is_empty()
+            && last_status(server).is_some_and(|l| l.ends_with(&want))
+    });
+}
+
+/// Reads one line (the answers here are one line each).
+fn read_line(s: &UnixStream) -> String {
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    line
+}
+
+/// Sends a line and reads one line back.
+fn ask(s: &mut UnixStream, line: &str) -> String {
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    read_line(s).trim_end().to_string()
+}
+
+const ACCEPT_WARNING: &str = "unable to accept";
+
+// Descriptor baselines are taken once the server has handled a first
+// connection: right after the readiness line it may still hold the
+// /dev/null it is putting on stdout.
+
+#[test]
+fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
+    let mut server = Server::start(&["-v", "-c", "10"], &["cat"]);
+    let pid = server.pid();
+
+    // A first client is served and stays: its child exiting later is what
+    // frees a slot and wakes the server up.
+    let mut first = server.connect();
+    assert_eq!(ask(&mut first, "first"), "first");
+    let baseline = open_fds(pid);
+
+    // The lowest free descriptor number is where accept would put the
+    // connection: a limit of exactly that makes accept fail with EMFILE.
+    let lowest_free = (0..).find(|fd| !baseline.contains(fd)).unwrap();
+    set_nofile(pid, lowest_free as u64);
+
+    let mut waiting = server.connect();
+    waiting.write_all(b"waiting\n").unwrap();
+    let warning = server.wait_log(ACCEPT_WARNING);
+    assert!(
+        warning.contains("s6-ipcserver: warning: ") && warning.contains("Too many open files"),
+        "the warning says why: {warning}"
+    );
+
+    // While it waits, it must not spin: measure its CPU over a second.
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    let mut next = server.connect();
+    next.write_all(b"next\n").unwrap();
+    thread::sleep(Duration::from_millis(1200));
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = (cpu_ticks(pid) - c0) as f64 / ticks_per_second() as f64;
+    assert!(
+        cpu < 0.3 * wall,
+        "the server used {cpu:.2}s of CPU in {wall:.2}s while out of descriptors: busy loop"
+    );
+    assert_eq!(
+        count(&server, ACCEPT_WARNING),
+        1,
+        "one line per episode, however many retries: {:#?}",
+        server.lines()
+    );
+    assert_eq!(children_of(pid).len(), 1, "no client was served meanwhile");
+
+    // Descriptors free up and a child exits: both clients are served.
+    set_nofile(pid, 1024);
+    drop(first);
+    assert_eq!(
+        read_line(&waiting),
+        "waiting\n",
+        "the client that waited is served"
+    );
+    assert_eq!(read_line(&next), "next\n", "the next client is served");
+    drop((waiting, next));
+    wait_all_reaped(&server, 10);
+
+    // A second shortage is a second episode, logged once again.
+    set_nofile(pid, lowest_free as u64);
+    let mut third = server.connect();
+    third.write_all(b"third\n").unwrap();
+    server.wait_log_count(ACCEPT_WARNING, 2);
+    set_nofile(pid, 1024);
+    assert_eq!(common::finish(&mut third, b""), b"third\n");
+    wait_all_reaped(&server, 10);
+    assert_eq!(count(&server, ACCEPT_WARNING), 2);
+    assert_eq!(open_fds(pid), baseline, "no descriptor leaked");
+    assert!(server.child.try_wait().unwrap().is_none(), "still running");
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn clients_that_vanish_before_the_program_starts() {
+    // One child at a time: the others wait in the backlog, and their
+    // clients are gone by the time they are accepted. The program writes
+    // first, into a connection nobody reads any more.
+    let server = Server::start(&["-v", "-c", "1"], &["sh", "-c", "echo hello; exec cat"]);
+    let pid = server.pid();
+    let mut holder = server.connect();
+    let mut hello = [0u8; 6];
+    holder.read_exact(&mut hello).unwrap();
+    let baseline = open_fds(pid);
+    for _ in 0..50 {
+        drop(server.connect());
+    }
+    drop(holder);
+    // All 51 were accepted and their children ended, one way or another.
+    server.wait_log_count("end pid ", 51);
+    wait_all_reaped(&server, 1);
+    assert_eq!(server.request(b"still here"), b"hello\nstill here");
+    wait_all_reaped(&server, 1);
+    assert_eq!(open_fds(pid), baseline, "no descriptor leaked");
+}
+
+#[test]
+fn clients_that_never_read_hold_only_their_own_child() {
+    let script = "read w; if [ \"$w\" = flood ]; then exec cat /dev/zero; else echo \"$w\"; fi";
+    let server = Server::start(&["-v"], &["sh", "-c", script]);
+    let pid = server.pid();
+    // Two clients ask for an endless answer and never read it.
+    let mut stuck = Vec::new();
+    for _ in 0..2 {
+        let mut s = server.connect();
+        s.write_all(b"flood\n").unwrap();
+        stuck.push(s);
+    }
+    eventually("both writers blocked", || {
+        let kids = children_of(pid);
+        kids.len() == 2 && kids.iter().all(|&k| state(k) == Some('S'))
+    });
+    // Everybody else is served as usual.
+    for i in 0..20 {
+        let word = format!("w{i}");
+        assert_eq!(
+            server.request(format!("{word}\n").as_bytes()),
+            format!("{word}\n").as_bytes()
+        );
+    }
+    // When they give up, their children die of SIGPIPE and are reaped.
+    drop(stuck);
+    wait_all_reaped(&server, 40);
+    assert_eq!(count(&server, "signal 13"), 2, "{:#?}", server.lines());
+}
+
+#[test]
+fn children_that_crash_are_reaped_and_reported() {
+    let server = Server::start(&["-v"], &["sh", "-c", "ulimit -c 0; kill -SEGV $$"]);
+    for _ in 0..10 {
+        assert_eq!(server.request(b""), b"", "the connection closes");
+    }
+    server.wait_log_count(" signal 11", 10);
+    wait_all_reaped(&server, 40);
+    // And the server itself is unharmed.
+    assert!(alive(server.pid()));
+    assert_eq!(server.request(b""), b"");
+    server.wait_log_count(" signal 11", 11);
+}
+
+#[test]
+fn children_that_ignore_sigterm_survive_sighup_and_die_of_sigabrt() {
+    // An ignored signal stays ignored across exec.
+    let mut server = Server::start(&["-v"], &["sh", "-c", "trap '' TERM; echo ready; exec cat"]);
+    let pid = server.pid();
+    let mut clients: Vec<UnixStream> = (0..3).map(|_| server.connect()).collect();
+    for c in &mut clients {
+        let mut ready = [0u8; 6];
+        c.read_exact(&mut ready).unwrap();
+    }
+    let kids = children_of(pid);
+    assert_eq!(kids.len(), 3);
+
+    server.signal(libc::SIGHUP);
+    server.wait_log("received SIGHUP");
+    // The server sent SIGTERM and SIGCONT and carries on; the children
+    // chose to live.
+    assert_eq!(server.request(b"x"), b"ready\nx");
+    for &k in &kids {
+        assert!(alive(k), "a child that ignores SIGTERM is not forced");
+    }
+    assert_eq!(ask(&mut clients[0], "still"), "still");
+
+    // SIGABRT is SIGKILL for every child.
+    server.signal(libc::SIGABRT);
+    assert!(server.wait_exit().success());
+    eventually("children killed", || kids.iter().all(|&k| !alive(k)));
+}
+
+/// Starts three children that block in `cat`, and stops them.
+fn stopped_children(server: &Server) -> (Vec<UnixStream>, Vec<i32>) {
+    let mut clients: Vec<UnixStream> = (0..3).map(|_| server.connect()).collect();
+    for c in &mut clients {
+        let mut ready = [0u8; 6];
+        c.read_exact(&mut ready).unwrap();
+    }
+    let kids = children_of(server.pid());
+    assert_eq!(kids.len(), 3);
+    for &k in &kids {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(k, libc::SIGSTOP) };
+    }
+    eventually("children stopped", || {
+        kids.iter().all(|&k| state(k) == Some('T'))
+    });
+    (clients, kids)
+}
+
+#[test]
+fn stopped_children_are_woken_to_die_on_sighup() {
+    let server = Server::start(&["-v"], &["sh", "-c", "echo ready; exec cat"]);
+    let (_clients, kids) = stopped_children(&server);
+    server.signal(libc::SIGHUP);
+    // SIGTERM alone would wait forever behind the stop: SIGCONT lets it in.
+    wait_all_reaped(&server, 40);
+    assert_eq!(count(&server, " signal 15"), 3, "{:#?}", server.lines());
+    for &k in &kids {
+        assert!(!alive(k));
+    }
+    assert_eq!(server.request(b"after"), b"ready\nafter", "still serving");
+}
+
+#[test]
+fn stopped_children_are_woken_to_die_on_sigquit() {
+    let mut server = Server::start(&["-v"], &["sh", "-c", "echo ready; exec cat"]);
+    let (mut clients, kids) = stopped_children(&server);
+    server.signal(libc::SIGQUIT);
+    assert!(server.wait_exit().success());
+    eventually("stopped children terminated", || {
+        kids.iter().all(|&k| !alive(k))
+    });
+    // Their connections are closed: each client reads end of file.
+    for c in &mut clients {
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+}
+
+#[test]
+fn a_thousand_children_at_once() {
+    const N: usize = 1000;
+    // The test holds a connection per child.
+    raise_own_nofile(4 * N as u64);
+    let server = Server::start(&["-v", "-c", "1000", "-C", "1000"], &["cat"]);
+    let pid = server.pid();
+    assert_eq!(server.request(b"warm-up"), b"warm-up");
+    let baseline = open_fds(pid);
+    let mut clients: Vec<UnixStream> = (0..N).map(|_| server.connect()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(format!("{i}\n").as_bytes()).unwrap();
+    }
+    // Every one of them is answered by its own live child.
+    for (i, c) in clients.iter().enumerate() {
+        assert_eq!(read_line(c), format!("{i}\n"));
+    }
+    assert_eq!(children_of(pid).len(), N);
+    server.wait_log("status: 1000/1000");
+    assert!(
+        server.lines().iter().any(|l| l.contains("count 1000/1000")),
+        "one uid, 1000 connections"
+    );
+
+    // At the limit the next client waits in the backlog.
+    let mut extra = server.connect();
+    extra.write_all(b"extra\n").unwrap();
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(children_of(pid).len(), N, "no 1001st child");
+
+    drop(clients);
+    assert_eq!(read_line(&extra), "extra\n", "served once a slot frees up");
+    drop(extra);
+    wait_all_reaped(&server, 1000);
+    assert_eq!(count(&server, "end pid "), N + 2);
+    assert_eq!(open_fds(pid), baseline, "no descriptor leaked");
+}
+
+#[test]
+fn a_program_that_cannot_be_started_under_a_burst() {
+    let dir = common::TempDir::new();
+    let not_exec = dir.join("not-executable");
+    std::fs::write(&not_exec, "#!/bin/sh\necho never\n").unwrap();
+    std::fs::set_permissions(&not_exec, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let missing = dir.join("missing");
+    let cases: [(&str, &str); 3] = [
+        (missing.to_str().unwrap(), "No such file"),
+        (not_exec.to_str().unwrap(), "Permission denied"),
+        ("s6-ipcserver-no-such-program-in-path", "No such file"),
+    ];
+    for (prog, reason) in cases {
+        let server = Server::start(&["-v"], &[prog]);
+        let pid = server.pid();
+        assert_eq!(server.request(b""), b"");
+        server.wait_log("unable to spawn");
+        let baseline = open_fds(pid);
+        // A burst: all connected at once, then all read.
+        let mut clients: Vec<UnixStream> = (0..50).map(|_| server.connect()).collect();
+        for c in &mut clients {
+            let mut out = Vec::new();
+            c.read_to_end(&mut out).unwrap();
+            assert!(out.is_empty(), "the connection is closed at once");
+        }
+        server.wait_log_count("unable to spawn", 51);
+        let warning = server.wait_log("unable to spawn");
+        assert!(
+            warning.contains("s6-ipcserver: warning: ")
+                && warning.contains(prog)
+                && warning.contains(reason),
+            "the warning names the program and the reason: {warning}"
+        );
+        assert!(alive(pid), "the server keeps serving");
+        assert!(children_of(pid).is_empty(), "no child, no zombie");
+        assert_eq!(open_fds(pid), baseline, "no descriptor leaked");
+        assert_eq!(
+            last_status(&server)
+                .as_deref()
+                .map(|l| l.ends_with("status: 0/40")),
+            Some(true)
+        );
+    }
+}
