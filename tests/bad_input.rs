@@ -393,3 +393,244 @@ fn getopt_findings_stay_fixed() {
         other => panic!("{other:?}"),
     }
 }
+
+// ---------------------------------------------------------------------
+// Client addresses: IPCREMOTEPATH reaches the child byte for byte.
+
+mod addresses {
+    use super::common::{self, env_get, parse_env0, Server};
+    use std::ffi::OsStr;
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixStream;
+
+    /// Connects from a socket bound to `bind` (raw bytes; a leading NUL is
+    /// a Linux abstract name) and returns IPCREMOTEPATH as the child saw it.
+    fn remote_path_seen(server: &Server, bind: &[u8]) -> Vec<u8> {
+        let fd = platform::socket::connect(server.path.as_os_str(), Some(OsStr::from_bytes(bind)))
+            .unwrap_or_else(|e| panic!("connect bound to {bind:?}: {e}"));
+        // SAFETY: `fd` is a connected Unix stream socket that we own.
+        let mut s = unsafe { UnixStream::from_raw_fd(fd.into_raw_fd()) };
+        s.set_read_timeout(Some(common::TIMEOUT)).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        let env = parse_env0(&out);
+        env_get(&env, "IPCREMOTEPATH")
+            .expect("IPCREMOTEPATH is set")
+            .to_vec()
+    }
+
+    fn in_dir(server: &Server, name: &[u8]) -> Vec<u8> {
+        let mut p = server.dir.path().as_os_str().as_bytes().to_vec();
+        p.push(b'/');
+        p.extend_from_slice(name);
+        p
+    }
+
+    #[test]
+    fn odd_client_paths_reach_the_child_byte_for_byte() {
+        let server = Server::start(&[], &["env", "-0"]);
+        let max = platform::socket::max_path_len();
+        let dir_len = in_dir(&server, b"").len();
+        let longest = vec![b'L'; max - dir_len];
+        let names: [&[u8]; 5] = [
+            b"line\nbreak",
+            b"\xff\xfe not utf-8 \xc3\x28",
+            b"\n",
+            b"tab\tand space and = sign",
+            &longest,
+        ];
+        for name in names {
+            let bound = in_dir(&server, name);
+            assert!(bound.len() <= max);
+            assert_eq!(remote_path_seen(&server, &bound), bound, "{name:?}");
+        }
+        assert_eq!(in_dir(&server, &longest).len(), max, "the longest sun_path");
+    }
+
+    /// Abstract names may hold any byte, NUL included, which no environment
+    /// variable can: they are shown as `ss` shows them, '@' for the leading
+    /// NUL and for every NUL inside.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn abstract_client_addresses_are_shown_with_at_signs() {
+        let server = Server::start(&[], &["env", "-0"]);
+        let pid = std::process::id();
+        let max = platform::socket::max_path_len();
+        let longest = {
+            let mut n = format!("\0s6ipc-long-{pid}-").into_bytes();
+            n.resize(max + 1, b'x'); // the whole of sun_path
+            n
+        };
+        let cases: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (
+                format!("\0s6ipc-{pid}").into_bytes(),
+                format!("@s6ipc-{pid}").into_bytes(),
+            ),
+            (
+                format!("\0s6ipc-{pid}\0with\0nuls\0").into_bytes(),
+                format!("@s6ipc-{pid}@with@nuls@").into_bytes(),
+            ),
+            (
+                format!("\0s6ipc-{pid}-\n\u{e9}\u{1}").into_bytes(),
+                format!("@s6ipc-{pid}-\n\u{e9}\u{1}").into_bytes(),
+            ),
+            (longest.clone(), {
+                let mut shown = longest.clone();
+                shown[0] = b'@';
+                shown
+            }),
+        ];
+        for (bind, shown) in cases {
+            assert_eq!(remote_path_seen(&server, &bind), shown, "{bind:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Odd things at `path`: nothing but a socket is ever deleted.
+
+mod odd_paths {
+    use super::common::{self, command, run_cmd, TempDir};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{symlink, FileTypeExt, PermissionsExt};
+    use std::os::unix::net::UnixListener;
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+
+    /// Runs the server on `path` (default options plus `opts`) and expects
+    /// it to refuse: exit 111 and one fatal line naming the path and
+    /// containing `reason`.
+    fn refuses(path: &Path, opts: &[&str], reason: &str, as_nobody: bool) {
+        let mut cmd = command();
+        cmd.args(opts).arg(path).arg("true");
+        if as_nobody {
+            cmd.uid(65534).gid(65534);
+        }
+        let (status, out, err) = run_cmd(&mut cmd);
+        assert_eq!(status.code(), Some(111), "stderr: {err}");
+        assert!(out.is_empty());
+        assert!(
+            err.starts_with("s6-ipcserver: fatal: ") && err.lines().count() == 1,
+            "one fatal line: {err:?}"
+        );
+        assert!(
+            err.contains(&path.display().to_string()),
+            "the message names the path: {err:?}"
+        );
+        assert!(err.contains(reason), "the message says {reason:?}: {err:?}");
+    }
+
+    fn is_socket(p: &Path) -> bool {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket())
+    }
+
+    #[test]
+    fn a_regular_file_is_never_removed() {
+        let dir = TempDir::new();
+        let path = dir.join("file");
+        std::fs::write(&path, "precious\n").unwrap();
+        refuses(&path, &[], "is a regular file, not a socket", false);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious\n");
+        refuses(&path, &["-D"], "Address already in use", false);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious\n");
+    }
+
+    #[test]
+    fn a_symlink_to_a_file_is_never_removed_nor_followed() {
+        let dir = TempDir::new();
+        let target = dir.join("target");
+        std::fs::write(&target, "precious\n").unwrap();
+        let path = dir.join("link");
+        symlink(&target, &path).unwrap();
+        refuses(&path, &[], "is a symbolic link, not a socket", false);
+        assert_eq!(std::fs::read_link(&path).unwrap(), target);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+    }
+
+    #[test]
+    fn a_symlink_to_a_socket_is_never_removed_nor_followed() {
+        let dir = TempDir::new();
+        let target = dir.join("real.sock");
+        let _listener = UnixListener::bind(&target).unwrap();
+        let path = dir.join("link");
+        symlink(&target, &path).unwrap();
+        refuses(&path, &[], "is a symbolic link, not a socket", false);
+        assert_eq!(std::fs::read_link(&path).unwrap(), target);
+        assert!(is_socket(&target), "the socket it points to is untouched");
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_never_removed() {
+        let dir = TempDir::new();
+        let path = dir.join("link");
+        symlink(dir.join("nowhere"), &path).unwrap();
+        refuses(&path, &[], "is a symbolic link, not a socket", false);
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert!(!dir.join("nowhere").exists(), "nothing created through it");
+    }
+
+    #[test]
+    fn a_directory_is_never_removed() {
+        let dir = TempDir::new();
+        let path = dir.join("dir");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), "precious\n").unwrap();
+        refuses(&path, &[], "is a directory, not a socket", false);
+        assert_eq!(
+            std::fs::read_to_string(path.join("inside")).unwrap(),
+            "precious\n"
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_never_removed() {
+        let dir = TempDir::new();
+        let path = dir.join("fifo");
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `c` is a live NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        refuses(&path, &[], "is a named pipe, not a socket", false);
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
+
+    #[test]
+    fn an_existing_socket_is_kept_with_no_replace() {
+        let dir = TempDir::new();
+        let path = dir.join("sock");
+        let _listener = UnixListener::bind(&path).unwrap();
+        refuses(&path, &["-D"], "Address already in use", false);
+        assert!(is_socket(&path));
+    }
+
+    /// A server that cannot write the directory: nothing is removed, and
+    /// the refusal says why.
+    #[test]
+    fn in_a_directory_the_server_cannot_write() {
+        if common::skip_unless_root("in_a_directory_the_server_cannot_write") {
+            return;
+        }
+        let dir = TempDir::new();
+        // Root's directory, readable and searchable by all, writable by none
+        // but root.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sock = dir.join("sock");
+        let _listener = UnixListener::bind(&sock).unwrap();
+        refuses(&sock, &[], "Permission denied", true);
+        assert!(is_socket(&sock), "an old socket it may not remove stays");
+
+        let file = dir.join("file");
+        std::fs::write(&file, "precious\n").unwrap();
+        refuses(&file, &[], "is a regular file, not a socket", true);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious\n");
+
+        let fresh = dir.join("fresh");
+        refuses(&fresh, &[], "Permission denied", true);
+        assert!(!fresh.exists());
+    }
+}
