@@ -431,7 +431,7 @@ mod addresses {
 
     #[test]
     fn odd_client_paths_reach_the_child_byte_for_byte() {
-        let server = Server::start(&[], &["env", "-0"]);
+        let server = Server::start(&["-P"], &["env", "-0"]);
         let max = platform::socket::max_path_len();
         let dir_len = in_dir(&server, b"").len();
         let longest = vec![b'L'; max - dir_len];
@@ -456,7 +456,7 @@ mod addresses {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn abstract_client_addresses_are_shown_with_at_signs() {
-        let server = Server::start(&[], &["env", "-0"]);
+        let server = Server::start(&["-P"], &["env", "-0"]);
         let pid = std::process::id();
         let max = platform::socket::max_path_len();
         let longest = {
