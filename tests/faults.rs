@@ -331,13 +331,32 @@ fn stopped_children_are_woken_to_die_on_sighup() {
 
 #[test]
 fn stopped_children_are_woken_to_die_on_sigquit() {
+    // Once the server is gone its stopped children would make an orphaned
+    // process group, and the kernel would send them SIGHUP and SIGCONT
+    // itself. Adopting them here keeps the group attached, so only the
+    // server's own SIGCONT can let its SIGTERM in; and it lets this test
+    // see how they died.
+    // SAFETY: prctl with these arguments only sets a flag of this process.
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
+        0
+    );
     let mut server = start(&["-v"], &["sh", "-c", "echo ready; exec cat"]);
     let (mut clients, kids) = stopped_children(&server);
     server.signal(libc::SIGQUIT);
     assert!(server.wait_exit().success());
-    eventually("stopped children terminated", || {
-        kids.iter().all(|&k| !alive(k))
-    });
+    for &k in &kids {
+        let mut status = 0;
+        eventually("a stopped child ends", || {
+            // SAFETY: `status` is writable; WNOHANG never blocks. The
+            // child is ours once the server is gone.
+            unsafe { libc::waitpid(k, &mut status, libc::WNOHANG) == k }
+        });
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM,
+            "child {k} ended by SIGTERM, status {status:#x}"
+        );
+    }
     // Their connections are closed: each client reads end of file.
     for c in &mut clients {
         let mut rest = Vec::new();
