@@ -1,0 +1,494 @@
+//! SPEC 3: serving connections: the child's environment, descriptors and
+//! signal state, the limits, denials, spawn failures, reaping and the
+//! verbose lines.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
+use common::{children_of, env_get, eventually, parse_env0, Server, TempDir};
+
+fn env_of(server: &Server) -> Vec<(Vec<u8>, Vec<u8>)> {
+    parse_env0(&server.request(b""))
+}
+
+/// The pids the server reported in its `allow` lines, in order.
+fn allowed_pids(server: &Server) -> Vec<i32> {
+    server
+        .lines()
+        .iter()
+        .filter_map(|l| l.split(" pid ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// Connects from a socket bound to `bind` (raw bytes).
+fn connect_bound(server: &Server, bind: &[u8]) -> UnixStream {
+    let fd = platform::socket::connect(server.path.as_os_str(), Some(OsStr::from_bytes(bind)))
+        .expect("bound connect");
+    // SAFETY: `fd` is a connected Unix stream socket we own.
+    let s = unsafe { UnixStream::from_raw_fd(fd.into_raw_fd()) };
+    s.set_read_timeout(Some(common::TIMEOUT)).unwrap();
+    s
+}
+
+#[test]
+fn the_child_gets_the_ucspi_environment() {
+    let server = Server::start_with(&["-P"], &["env", "-0"], |c| {
+        c.env("FOO", "bar baz")
+            .env("IPCREMOTEPATH", "stale")
+            .env("PROTO", "TCP");
+    });
+    let env = env_of(&server);
+    assert_eq!(env_get(&env, "PROTO"), Some(&b"IPC"[..]));
+    assert_eq!(
+        env_get(&env, "FOO"),
+        Some(&b"bar baz"[..]),
+        "the server's environment passes through"
+    );
+    assert_eq!(
+        env_get(&env, "IPCREMOTEPATH"),
+        Some(&b""[..]),
+        "an unbound client has an empty path"
+    );
+    assert_eq!(
+        env.iter().filter(|(k, _)| k == b"PROTO").count(),
+        1,
+        "each variable once"
+    );
+}
+
+#[test]
+fn without_lookup_the_ids_are_unset_and_connnum_empty() {
+    let server = Server::start_with(&["-P"], &["env", "-0"], |c| {
+        c.env("IPCREMOTEEUID", "5")
+            .env("IPCREMOTEEGID", "6")
+            .env("IPCCONNNUM", "7");
+    });
+    let env = env_of(&server);
+    assert_eq!(env_get(&env, "IPCREMOTEEUID"), None);
+    assert_eq!(env_get(&env, "IPCREMOTEEGID"), None);
+    assert_eq!(env_get(&env, "IPCCONNNUM"), Some(&b""[..]));
+}
+
+#[test]
+fn remote_paths_reach_the_child_byte_for_byte() {
+    let server = Server::start(&["-P"], &["printenv", "IPCREMOTEPATH"]);
+    let dir = TempDir::new();
+    let mut names: Vec<Vec<u8>> = vec![
+        b"with space".to_vec(),
+        b"new\nline".to_vec(),
+        b"non-utf8-\xff\xfe".to_vec(),
+    ];
+    // The longest path sun_path holds.
+    let base = dir.path().as_os_str().as_bytes().len() + 1;
+    names.push(vec![b'L'; platform::socket::max_path_len() - base]);
+    for name in names {
+        let mut path = dir.path().as_os_str().as_bytes().to_vec();
+        path.push(b'/');
+        path.extend_from_slice(&name);
+        let mut s = connect_bound(&server, &path);
+        let got = common::finish(&mut s, b"");
+        let mut want = path.clone();
+        want.push(b'\n');
+        assert_eq!(got, want, "{:?}", String::from_utf8_lossy(&path));
+    }
+}
+
+#[test]
+fn the_child_gets_the_connection_on_0_and_1_and_nothing_else() {
+    let server = Server::start(&["-v", "-P"], &["sleep", "30"]);
+    let _client = server.connect();
+    server.wait_log("allow ");
+    let pid = allowed_pids(&server)[0];
+    // Beyond 0, 1 and 2 the child may only have what the server itself
+    // inherited from this test (nothing the server opened).
+    let inherited: Vec<i32> = common::open_fds(std::process::id() as i32)
+        .into_iter()
+        .filter(|fd| {
+            *fd > 2 && fd_link(0, *fd).is_some() && fd_link(0, *fd) == fd_link(server.pid(), *fd)
+        })
+        .collect();
+    let extra: Vec<i32> = common::open_fds(pid)
+        .into_iter()
+        .filter(|fd| *fd > 2)
+        .collect();
+    assert!(
+        extra
+            .iter()
+            .all(|fd| inherited.contains(fd) && fd_link(pid, *fd) == fd_link(0, *fd)),
+        "no listening socket, no signal pipe: child has {extra:?}, inherited {inherited:?}"
+    );
+    let server_opened: Vec<_> = common::open_fds(server.pid())
+        .into_iter()
+        .filter(|fd| *fd > 2 && !inherited.contains(fd))
+        .collect();
+    assert!(
+        server_opened.len() >= 2,
+        "the test sees the server's own fds: {server_opened:?}"
+    );
+    let link = |fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+    assert!(link(0).to_string_lossy().starts_with("socket:["));
+    assert_eq!(link(0), link(1), "stdin and stdout are the same connection");
+    assert_eq!(
+        link(2),
+        std::fs::read_link(format!("/proc/{}/fd/2", server.pid())).unwrap(),
+        "stderr is the server's"
+    );
+}
+
+/// Where `/proc/PID/fd/FD` points; pid 0 is this test process.
+fn fd_link(pid: i32, fd: i32) -> Option<std::path::PathBuf> {
+    let pid = if pid == 0 {
+        std::process::id() as i32
+    } else {
+        pid
+    };
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()
+}
+
+fn status_mask(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap()
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap()
+}
+
+#[test]
+fn the_child_has_an_empty_mask_and_default_sigpipe() {
+    // Start the server with signals blocked and SIGPIPE ignored, so the test
+    // fails if the server passes its own state on.
+    let server = Server::start_with(&["-v", "-P"], &["sleep", "30"], |cmd| {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR1);
+                libc::sigaddset(&mut set, libc::SIGINT);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    });
+    assert_ne!(
+        status_mask(server.pid(), "SigBlk"),
+        0,
+        "the test set up a blocked mask"
+    );
+    let _client = server.connect();
+    server.wait_log("allow ");
+    let pid = allowed_pids(&server)[0];
+    assert_eq!(status_mask(pid, "SigBlk"), 0, "empty signal mask");
+    assert_eq!(
+        status_mask(pid, "SigIgn") & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SIGPIPE at its default disposition"
+    );
+}
+
+#[test]
+fn the_server_keeps_no_copy_of_the_connection() {
+    // The child closes its stdin and stdout but lives on: the client must
+    // see end of file, which it only does if the server closed its copy.
+    let server = Server::start(&["-P"], &["sh", "-c", "exec <&- >&-; sleep 30"]);
+    let mut s = server.connect();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(s.read(&mut buf).expect("EOF, not a timeout"), 0);
+}
+
+#[test]
+fn maxconn_leaves_extra_clients_waiting_in_the_backlog() {
+    let server = Server::start(
+        &["-v", "-P", "-c", "2"],
+        &["sh", "-c", "echo served; cat >/dev/null"],
+    );
+    let mut a = server.connect();
+    let mut b = server.connect();
+    let mut line = [0u8; 7];
+    a.read_exact(&mut line).unwrap();
+    b.read_exact(&mut line).unwrap();
+    server.wait_log("status: 2/2");
+    // The third connects (the kernel queues it) but is not served...
+    let mut c = server.connect();
+    c.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let err = c.read(&mut line).expect_err("not served while 2/2");
+    assert!(matches!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ));
+    // ...until one ends.
+    drop(a);
+    c.set_read_timeout(Some(common::TIMEOUT)).unwrap();
+    c.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"served\n");
+}
+
+#[test]
+fn a_program_that_cannot_start_is_reported_and_the_server_goes_on() {
+    let dir = TempDir::new();
+    let not_exec = dir.join("not-executable");
+    std::fs::write(&not_exec, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&not_exec, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cases = [
+        ("/nonexistent/prog".to_string(), "No such file or directory"),
+        (
+            "no-such-program-in-path".to_string(),
+            "No such file or directory",
+        ),
+        (not_exec.display().to_string(), "Permission denied"),
+    ];
+    for (prog, why) in cases {
+        let server = Server::start(&["-P"], &[&prog]);
+        for _ in 0..3 {
+            assert_eq!(
+                server.request(b""),
+                b"",
+                "the client's connection is closed"
+            );
+        }
+        server.wait_log_count(
+            &format!("s6-ipcserver: warning: unable to spawn {prog}: {why}"),
+            3,
+        );
+        assert!(common::alive(server.pid()), "the server goes on");
+    }
+}
+
+#[test]
+fn children_are_reaped() {
+    let server = Server::start(&["-v", "-P"], &["true"]);
+    for _ in 0..20 {
+        server.request(b"");
+    }
+    server.wait_log_count("end pid ", 20);
+    eventually("no zombie left", || children_of(server.pid()).is_empty());
+    assert_eq!(
+        server.lines().last().unwrap(),
+        "s6-ipcserver: info: status: 0/40"
+    );
+}
+
+#[test]
+fn verbose_lines_without_lookup() {
+    let server = Server::start(&["-v", "-P"], &["sh", "-c", "kill -9 $$"]);
+    server.request(b"");
+    server.wait_log("end pid");
+    let pid = allowed_pids(&server)[0];
+    let lines = server.lines();
+    let tail: Vec<&str> = lines[2..].iter().map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            format!("s6-ipcserver: info: allow ?:? pid {pid} count ?/40").as_str(),
+            "s6-ipcserver: info: status: 1/40",
+            format!("s6-ipcserver: info: end pid {pid} uid ? signal 9").as_str(),
+            "s6-ipcserver: info: status: 0/40",
+        ]
+    );
+}
+
+#[cfg(not(feature = "force-unsupported-credentials"))]
+mod lookup {
+    use super::*;
+
+    fn me() -> (u32, u32) {
+        // SAFETY: neither call can fail.
+        unsafe { (libc::geteuid(), libc::getegid()) }
+    }
+
+    #[test]
+    fn the_child_learns_the_clients_effective_ids() {
+        let server = Server::start(&[], &["env", "-0"]);
+        let env = env_of(&server);
+        let (uid, gid) = me();
+        assert_eq!(
+            env_get(&env, "IPCREMOTEEUID"),
+            Some(uid.to_string().as_bytes())
+        );
+        assert_eq!(
+            env_get(&env, "IPCREMOTEEGID"),
+            Some(gid.to_string().as_bytes())
+        );
+        assert_eq!(env_get(&env, "IPCCONNNUM"), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn connnum_counts_this_uids_connections_including_this_one() {
+        let server = Server::start(&[], &["sh", "-c", "echo $IPCCONNNUM; cat >/dev/null"]);
+        let mut held = Vec::new();
+        for n in 1..=3 {
+            let mut s = server.connect();
+            let mut line = [0u8; 2];
+            s.read_exact(&mut line).unwrap();
+            assert_eq!(line, [b'0' + n, b'\n']);
+            held.push(s);
+        }
+        drop(held);
+        eventually("all three ended", || children_of(server.pid()).is_empty());
+        let mut s = server.connect();
+        let mut line = [0u8; 2];
+        s.read_exact(&mut line).unwrap();
+        assert_eq!(&line, b"1\n", "counts drop when children exit");
+    }
+
+    /// Runs `s6-ipcclient` as uid/gid 65534 against the server; returns
+    /// what the server's child wrote.
+    fn request_as_nobody(server: &Server) -> Vec<u8> {
+        std::fs::set_permissions(server.dir.path(), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        // s6-ipcclient's client cannot half-close (fds 6 and 7 are one
+        // socket): it sends a line, which the server's child may wait for.
+        let out = std::process::Command::new("timeout")
+            .args(["10", "s6-ipcclient"])
+            .arg(&server.path)
+            .args(["sh", "-c", "echo >&7; cat <&6"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("run s6-ipcclient (Debian package s6)");
+        out.stdout
+    }
+
+    #[test]
+    fn another_uid_is_seen_as_such() {
+        if common::skip_unless_root("another_uid_is_seen_as_such") {
+            return;
+        }
+        let server = Server::start(
+            &[],
+            &[
+                "sh",
+                "-c",
+                "read x; echo $IPCREMOTEEUID:$IPCREMOTEEGID:$IPCCONNNUM",
+            ],
+        );
+        assert_eq!(request_as_nobody(&server), b"65534:65534:1\n");
+    }
+
+    #[test]
+    fn localmaxconn_denies_per_uid_and_logs_it() {
+        let server = Server::start(&["-C", "1"], &["sh", "-c", "echo served; read x"]);
+        let mut first = server.connect();
+        let mut line = [0u8; 7];
+        first.read_exact(&mut line).unwrap();
+        // The same uid again: denied, closed at once.
+        assert_eq!(server.request(b""), b"");
+        let (uid, gid) = me();
+        let deny = server.wait_log("deny ");
+        assert_eq!(
+            deny,
+            format!("s6-ipcserver: info: deny {uid}:{gid} count 1/1")
+        );
+        // Another uid still gets in while the first is held.
+        if common::is_root() {
+            assert_eq!(request_as_nobody(&server), b"served\n");
+        }
+        drop(first);
+    }
+
+    #[test]
+    fn denials_are_not_logged_with_minus_q() {
+        let mut server = Server::start(
+            &["-q", "-C", "1"],
+            &["sh", "-c", "echo served; cat >/dev/null"],
+        );
+        let mut first = server.connect();
+        let mut line = [0u8; 7];
+        first.read_exact(&mut line).unwrap();
+        assert_eq!(server.request(b""), b"");
+        drop(first);
+        server.signal(libc::SIGTERM);
+        server.wait_exit();
+        assert!(server.lines().is_empty(), "{:?}", server.lines());
+    }
+
+    #[test]
+    fn verbose_lines_with_lookup() {
+        let server = Server::start(&["-v", "-c", "5", "-C", "2"], &["sh", "-c", "exit 3"]);
+        server.request(b"");
+        server.wait_log("status: 0/5");
+        server.wait_log("end pid");
+        let pid = allowed_pids(&server)[0];
+        let (uid, gid) = me();
+        let lines = server.lines();
+        let tail: Vec<&str> = lines[2..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                format!("s6-ipcserver: info: allow {uid}:{gid} pid {pid} count 1/2").as_str(),
+                "s6-ipcserver: info: status: 1/5",
+                format!("s6-ipcserver: info: end pid {pid} uid {uid} exitcode 3").as_str(),
+                "s6-ipcserver: info: status: 0/5",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_c_s6_ipcclient_talks_to_our_server() {
+        let server = Server::start(
+            &[],
+            &["sh", "-c", "echo \"hello $IPCREMOTEEUID\"; head -n 1"],
+        );
+        let out = std::process::Command::new("timeout")
+            .args(["10", "s6-ipcclient"])
+            .arg(&server.path)
+            .args(["sh", "-c", "echo ping >&7; cat <&6"])
+            .output()
+            .expect("run s6-ipcclient (Debian package s6)");
+        let (uid, _) = me();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("hello {uid}\nping\n")
+        );
+        assert!(out.status.success());
+    }
+}
+
+/// Without a lookup mechanism, `-p` drops every connection with a warning
+/// and the server goes on.
+#[cfg(feature = "force-unsupported-credentials")]
+#[test]
+fn without_a_lookup_mechanism_every_connection_is_dropped() {
+    let server = Server::start(&["-p"], &["echo", "served"]);
+    for _ in 0..3 {
+        assert_eq!(server.request(b""), b"");
+    }
+    server.wait_log_count(
+        "s6-ipcserver: warning: unable to get the client's credentials: peer credentials lookup is not supported on this platform, use -P",
+        3,
+    );
+    let server = Server::start(&["-P"], &["echo", "served"]);
+    assert_eq!(server.request(b""), b"served\n", "-P works everywhere");
+}
+
+#[test]
+fn echo_with_payload() {
+    let server = Server::start(&["-P"], &["cat"]);
+    let payload: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    let mut s = server.connect();
+    let writer = {
+        let mut w = s.try_clone().unwrap();
+        let p = payload.clone();
+        std::thread::spawn(move || {
+            w.write_all(&p).unwrap();
+            w.shutdown(std::net::Shutdown::Write).unwrap();
+        })
+    };
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    writer.join().unwrap();
+    assert_eq!(got, payload);
+}
