@@ -1,0 +1,139 @@
+//! SPEC 4: what each signal does to the server and its children, and what
+//! it logs with -v. The socket file stays in place on exit.
+
+mod common;
+
+use std::io::Read;
+
+use common::{alive, eventually, Server};
+
+/// Starts a verbose server whose children run `script`, opens `n`
+/// connections, and returns the server, the held clients and the pids.
+fn with_children(
+    script: &str,
+    n: usize,
+) -> (Server, Vec<std::os::unix::net::UnixStream>, Vec<i32>) {
+    let server = Server::start(&["-v", "-P"], &["sh", "-c", script]);
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        let mut c = server.connect();
+        // Each child says it is ready (its traps are set) before we go on.
+        let mut ready = [0u8; 6];
+        c.read_exact(&mut ready).unwrap();
+        assert_eq!(&ready, b"ready\n");
+        clients.push(c);
+    }
+    server.wait_log_count("allow ", n);
+    let pids: Vec<i32> = server
+        .lines()
+        .iter()
+        .filter_map(|l| l.split(" pid ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), n);
+    (server, clients, pids)
+}
+
+const PLAIN: &str = "echo ready; exec sleep 60";
+const IGNORES_TERM: &str = "trap '' TERM; echo ready; while :; do sleep 1; done";
+
+fn kill_all(pids: &[i32]) {
+    for &p in pids {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+}
+
+fn info_tail(server: &Server, n: usize) -> Vec<String> {
+    let lines = server.lines();
+    lines[lines.len() - n..].to_vec()
+}
+
+#[test]
+fn sigterm_exits_0_and_leaves_children_running() {
+    let (mut server, _clients, pids) = with_children(PLAIN, 2);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit().code(), Some(0));
+    assert_eq!(
+        info_tail(&server, 2),
+        [
+            "s6-ipcserver: info: received SIGTERM, quitting",
+            "s6-ipcserver: info: exiting"
+        ]
+    );
+    assert!(pids.iter().all(|&p| alive(p)), "children are left running");
+    assert!(server.path.exists(), "the socket file is left in place");
+    kill_all(&pids);
+}
+
+#[test]
+fn sighup_terminates_and_continues_children_and_keeps_serving() {
+    let (server, _clients, pids) = with_children(PLAIN, 2);
+    let (stubborn_server, _stubborn_client, stubborn) = with_children(IGNORES_TERM, 1);
+    // A stopped child must be woken (SIGCONT) to die of the SIGTERM.
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(pids[1], libc::SIGSTOP) };
+    eventually("child stopped", || {
+        std::fs::read_to_string(format!("/proc/{}/stat", pids[1]))
+            .map(|s| s.contains(") T "))
+            .unwrap_or(false)
+    });
+    server.signal(libc::SIGHUP);
+    stubborn_server.signal(libc::SIGHUP);
+    server.wait_log(
+        "s6-ipcserver: info: received SIGHUP, sending SIGTERM+SIGCONT to all connections",
+    );
+    server.wait_log(&format!("end pid {} uid ? signal 15", pids[0]));
+    server.wait_log(&format!("end pid {} uid ? signal 15", pids[1]));
+    stubborn_server.wait_log("received SIGHUP");
+    assert!(
+        alive(stubborn[0]),
+        "a child that ignores SIGTERM survives SIGHUP"
+    );
+    // The server goes on serving.
+    let mut c = server.connect();
+    let mut ready = [0u8; 6];
+    c.read_exact(&mut ready).unwrap();
+    assert!(alive(server.pid()));
+    kill_all(&stubborn);
+}
+
+#[test]
+fn sigquit_terminates_children_then_exits_0() {
+    let (mut server, _clients, pids) = with_children(PLAIN, 2);
+    server.signal(libc::SIGQUIT);
+    assert_eq!(server.wait_exit().code(), Some(0));
+    assert_eq!(
+        info_tail(&server, 2),
+        [
+            "s6-ipcserver: info: received SIGQUIT, sending SIGTERM+SIGCONT to all connections and quitting",
+            "s6-ipcserver: info: exiting"
+        ]
+    );
+    eventually("children got SIGTERM", || pids.iter().all(|&p| !alive(p)));
+    assert!(server.path.exists(), "the socket file is left in place");
+}
+
+#[test]
+fn sigabrt_kills_every_child_then_exits_0() {
+    let (mut server, _clients, pids) = with_children(IGNORES_TERM, 2);
+    server.signal(libc::SIGABRT);
+    assert_eq!(server.wait_exit().code(), Some(0));
+    assert_eq!(
+        info_tail(&server, 2),
+        [
+            "s6-ipcserver: info: received SIGABRT, sending SIGKILL to all connections and quitting",
+            "s6-ipcserver: info: exiting"
+        ]
+    );
+    eventually("children got SIGKILL", || pids.iter().all(|&p| !alive(p)));
+}
+
+#[test]
+fn without_minus_v_signals_are_silent() {
+    let server = Server::start(&["-P"], &["true"]);
+    let mut server = server;
+    server.signal(libc::SIGHUP);
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit().code(), Some(0));
+    assert!(server.lines().is_empty(), "{:?}", server.lines());
+}
