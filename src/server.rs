@@ -260,6 +260,14 @@ impl Server {
             };
             // A slot is free: accepting can resume at once.
             self.backoff_until = None;
+            // A program that passed the check at spawn time but could not be
+            // executed after all (it changed in between) is reported now.
+            if let Some(e) = self.program.take_failure(pid.as_raw()) {
+                self.log.warn(format_args!(
+                    "unable to spawn {}: {e}",
+                    self.cfg.argv[0].to_string_lossy()
+                ));
+            }
             if let Some(uid) = self.table.remove(pid.as_raw()) {
                 if self.log.verbose() {
                     let uid = Id(self.cfg.lookup.then_some(uid));

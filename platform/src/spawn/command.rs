@@ -54,4 +54,10 @@ impl Program {
         let child = cmd.spawn()?;
         Ok(child.id() as libc::pid_t)
     }
+
+    /// Why the child `pid` could not be executed, if that is how it ended:
+    /// never here, `spawn` itself reports it.
+    pub fn take_failure(&mut self, _pid: libc::pid_t) -> Option<io::Error> {
+        None
+    }
 }

@@ -139,4 +139,10 @@ impl Program {
         })?;
         Ok(pid)
     }
+
+    /// Why the child `pid` could not be executed, if that is how it ended:
+    /// never here, `spawn` itself reports it.
+    pub fn take_failure(&mut self, _pid: libc::pid_t) -> Option<io::Error> {
+        None
+    }
 }
