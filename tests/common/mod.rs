@@ -93,8 +93,18 @@ pub fn run_cmd(cmd: &mut Command) -> (ExitStatus, String, String) {
         if let Some(status) = child.try_wait().expect("wait") {
             let mut out = String::new();
             let mut err = String::new();
-            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status, out, err);
         }
         if Instant::now() > deadline {
@@ -128,7 +138,11 @@ impl Server {
     }
 
     /// Like [`Server::start`], with a hook to adjust the command (env, uid).
-    pub fn start_with(options: &[&str], prog: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+    pub fn start_with(
+        options: &[&str],
+        prog: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Server {
         let dir = TempDir::new();
         let path = dir.join("sock");
         let mut cmd = command();
@@ -216,7 +230,10 @@ impl Server {
                 return;
             }
             if Instant::now() > deadline {
-                panic!("{n} log lines containing {needle:?}, wanted {count}; got {:#?}", self.lines());
+                panic!(
+                    "{n} log lines containing {needle:?}, wanted {count}; got {:#?}",
+                    self.lines()
+                );
             }
             thread::sleep(Duration::from_millis(5));
         }
@@ -271,8 +288,8 @@ impl Drop for Server {
 }
 
 pub fn connect(path: &Path) -> UnixStream {
-    let s = UnixStream::connect(path)
-        .unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
+    let s =
+        UnixStream::connect(path).unwrap_or_else(|e| panic!("connect to {}: {e}", path.display()));
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     s.set_write_timeout(Some(TIMEOUT)).unwrap();
     s
@@ -301,7 +318,10 @@ pub fn parse_env0(raw: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         .filter(|e| !e.is_empty())
         .map(|e| {
             let eq = e.iter().position(|&b| b == b'=').unwrap_or(e.len());
-            (e[..eq].to_vec(), e.get(eq + 1..).unwrap_or_default().to_vec())
+            (
+                e[..eq].to_vec(),
+                e.get(eq + 1..).unwrap_or_default().to_vec(),
+            )
         })
         .collect()
 }
@@ -327,7 +347,10 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             state != Some("Z")
         }
         Err(_) => false,
@@ -338,9 +361,16 @@ pub fn alive(pid: i32) -> bool {
 pub fn children_of(ppid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            let fields: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
             if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(ppid) {
                 out.push(pid);
             }
