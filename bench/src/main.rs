@@ -315,7 +315,7 @@ fn first(o: &Opts) -> io::Result<()> {
             if Instant::now() > deadline {
                 break false;
             }
-            thread::sleep(Duration::from_micros(20));
+            thread::sleep(Duration::from_micros(100));
         };
         let elapsed = t0.elapsed();
         // SAFETY: kill(2) on our own child's pid, not yet reaped.
