@@ -216,7 +216,7 @@ impl Program {
         loop {
             for (i, s) in self.slots.iter_mut().enumerate() {
                 if s.tid.load(Ordering::Acquire) == 0 {
-                    let err = s.err.swap(0, Ordering::Relaxed);
+                    let err = s.err.swap(0, Ordering::Acquire);
                     if err != 0 {
                         self.failed.push((s.pid, err));
                     }
@@ -311,7 +311,7 @@ impl Program {
             .slots
             .iter()
             .find(|s| s.pid == pid && s.tid.load(Ordering::Acquire) == 0)?;
-        match s.err.swap(0, Ordering::Relaxed) {
+        match s.err.swap(0, Ordering::Acquire) {
             0 => None,
             e => Some(io::Error::from_raw_os_error(e)),
         }
@@ -406,7 +406,8 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         {
             err = libc::EACCES;
         }
-        l.err.store(err, Ordering::Relaxed);
+        // Release: seen by the server once the kernel clears `tid`.
+        l.err.store(err, Ordering::Release);
         raw::syscall4(libc::SYS_exit_group, 127, 0, 0, 0);
         127
     }
