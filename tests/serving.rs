@@ -285,7 +285,7 @@ fn children_are_reaped() {
 fn verbose_lines_without_lookup() {
     let server = Server::start(&["-v", "-P"], &["sh", "-c", "kill -9 $$"]);
     server.request(b"");
-    server.wait_log("end pid");
+    server.wait_log_count("status: 0/40", 2);
     let pid = allowed_pids(&server)[0];
     let lines = server.lines();
     let tail: Vec<&str> = lines[2..].iter().map(String::as_str).collect();
@@ -419,8 +419,8 @@ mod lookup {
     fn verbose_lines_with_lookup() {
         let server = Server::start(&["-v", "-c", "5", "-C", "2"], &["sh", "-c", "exit 3"]);
         server.request(b"");
-        server.wait_log("status: 0/5");
-        server.wait_log("end pid");
+        // The start-up status, then the one after the end.
+        server.wait_log_count("status: 0/5", 2);
         let pid = allowed_pids(&server)[0];
         let (uid, gid) = me();
         let lines = server.lines();

@@ -2,7 +2,7 @@
 //! fd 2 inherited, an empty signal mask, SIGPIPE at its default, and an
 //! environment prepared once at start-up and patched per connection.
 //!
-//! On Linux (x86_64, aarch64), `clone(CLONE_VM)` without waiting for the
+//! On Linux with glibc (x86_64, aarch64), `clone(CLONE_VM)` without waiting for the
 //! exec (see spawn/clone_vm.rs: twice the connections/s of `posix_spawn` on
 //! two CPUs); `posix_spawn` on other systems that have it (vfork semantics:
 //! no copy of the server's memory); std's `Command` elsewhere (Android), or
@@ -19,8 +19,12 @@ cfg_if::cfg_if! {
         mod backend;
     } else if #[cfg(all(
         target_os = "linux",
+        target_env = "gnu",
         any(target_arch = "x86_64", target_arch = "aarch64")
     ))] {
+        // Not on musl: its clone() refuses CLONE_CHILD_CLEARTID (EINVAL),
+        // which the launch slots depend on. musl gets posix_spawn, so the
+        // test suite runs both backends (ci/test: glibc and musl).
         #[path = "spawn/clone_vm.rs"]
         mod backend;
     } else {
