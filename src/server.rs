@@ -106,7 +106,7 @@ pub fn run(cfg: Config) -> Result<(), Error> {
     })?;
 
     platform::privileges::drop_to(&cfg.target)
-        .map_err(|e| Error::Refused(format!("unable to drop privileges: {e}")))?;
+        .map_err(|e| Error::sys(format!("unable to drop privileges: {}", e.step), e.source))?;
 
     let signals =
         SignalPipe::install(&TRAPPED).map_err(|e| Error::sys("unable to trap signals", e))?;
@@ -175,12 +175,12 @@ impl Server {
                 (ready(&fds[0]), accepting && ready(&fds[1]))
             };
             if sig_ready {
-                let pending = self
+                let n = self
                     .signals
                     .drain(&mut buf)
                     .map_err(|e| Error::sys("unable to read the signal pipe", e))?
-                    .to_vec();
-                for signo in pending {
+                    .len();
+                for &signo in &buf[..n] {
                     if let Some(done) = self.on_signal(signo.into()) {
                         return done;
                     }

@@ -1,6 +1,6 @@
 complete -c s6-ipcserver-rs -s a -d 'Mode of the socket file, octal 0000 to 0777, whatever the umask [default: 0777]' -r
-complete -c s6-ipcserver-rs -s c -d 'Serve at most maxconn clients at once, 1 to 1000 [default: 40]' -r
-complete -c s6-ipcserver-rs -s C -d 'Serve at most localmaxconn clients of one uid at once [default: 40, at most maxconn]' -r
+complete -c s6-ipcserver-rs -s c -d 'Serve at most maxconn clients at once; 0 means 1, above 1000 means 1000 [default: 40]' -r
+complete -c s6-ipcserver-rs -s C -d 'Serve at most localmaxconn clients of one uid at once; 0 means 1, never above maxconn [default: 40]' -r
 complete -c s6-ipcserver-rs -s b -d 'Listen backlog [default: SOMAXCONN]' -r
 complete -c s6-ipcserver-rs -s G -d 'After binding, set the supplementary groups to this comma-separated gid list' -r
 complete -c s6-ipcserver-rs -s g -d 'After binding, set the gid (0: leave as is)' -r

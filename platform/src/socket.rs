@@ -7,7 +7,7 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -104,18 +104,18 @@ pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<OwnedFd, BindErro
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)
         .map_err(|e| BindError::Sys("create a socket", e))?;
 
-    // The socket file is created with 0777 & ~umask. Bind under a umask of
-    // 0777 so that it is born unusable (mode 0), then chmod it to exactly
-    // `perms`: at no moment is it more open than asked.
+    // The socket file is created with mode 0777 & ~umask: binding under a
+    // umask of exactly 0777 & ~perms gives it `perms`, atomically. A chmod
+    // afterwards would leave a moment with the caller's mode and would
+    // follow a symlink swapped in at `path`.
+    let mask = (0o777 & !opts.perms) as libc::mode_t;
     // SAFETY: umask only swaps the process's file mode creation mask; the
     // server is single-threaded during start-up.
-    let old = unsafe { libc::umask(0o777) };
+    let old = unsafe { libc::umask(mask) };
     let bound = socket.bind(&addr);
     // SAFETY: as above, restores the previous mask.
     unsafe { libc::umask(old) };
     bound.map_err(|e| BindError::Sys("bind", e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(opts.perms))
-        .map_err(|e| BindError::Sys("chmod the socket", e))?;
     let backlog = i32::try_from(opts.backlog).unwrap_or(i32::MAX);
     socket
         .listen(backlog)
