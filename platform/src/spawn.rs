@@ -15,6 +15,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 cfg_if::cfg_if! {
     if #[cfg(any(feature = "std-command-spawn", target_os = "android"))] {
+        // Builds each child's environment from `Environ::entries`.
         #[path = "spawn/command.rs"]
         mod backend;
     } else if #[cfg(all(
@@ -25,11 +26,23 @@ cfg_if::cfg_if! {
         // Not on musl: its clone() refuses CLONE_CHILD_CLEARTID (EINVAL),
         // which the launch slots depend on. musl gets posix_spawn, so the
         // test suite runs both backends (ci/test: glibc and musl).
+        // Each child gets its own copy of the environment
+        // (`Environ::render`, then the rendering moves into its slot).
         #[path = "spawn/clone_vm.rs"]
         mod backend;
     } else {
         #[path = "spawn/posix_spawn.rs"]
         mod backend;
+
+        impl Environ {
+            /// The null-terminated `envp` array, valid until `self` is next
+            /// changed: posix_spawn returns only once the child has exec'd,
+            /// so the rendering can stay here.
+            fn envp(&mut self) -> *const *const libc::c_char {
+                self.render();
+                self.rendered.ptrs.as_ptr()
+            }
+        }
     }
 }
 
@@ -74,30 +87,53 @@ struct Var {
 /// The children's environment: the server's own, minus the variables the
 /// server manages, plus those variables as set for the current connection.
 pub struct Environ {
-    base: Vec<CString>,
+    /// The inherited variables, each `NAME=value\0`, end to end.
+    base: Vec<u8>,
+    /// Where each inherited variable starts in `base`.
+    base_at: Vec<usize>,
     vars: Vec<Var>,
-    /// Pointers to `base`, then to the set `vars`, then null; rebuilt in
-    /// place before each spawn.
+    /// The environment as a C array, rebuilt before each spawn.
+    #[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
+    rendered: EnvBlock,
+}
+
+/// A self-contained copy of an [`Environ`]: the strings, and the
+/// null-terminated `envp` array that points into them and nowhere else, so
+/// a child can read it whatever happens to the `Environ` (and to `self`
+/// as long as it is not changed or dropped: moving it moves no string).
+#[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
+#[derive(Default)]
+struct EnvBlock {
+    strings: Vec<u8>,
     ptrs: Vec<*const libc::c_char>,
 }
 
 impl Environ {
     /// The server's environment without any of the `managed` names.
     pub fn inherit(managed: &[&str]) -> Environ {
-        let base = std::env::vars_os()
-            .filter(|(k, _)| !managed.iter().any(|m| OsStr::new(m) == k))
-            .filter_map(|(k, v)| {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                // The environment the server got cannot hold NUL bytes.
-                CString::new(kv).ok()
-            })
-            .collect();
+        let mut base = Vec::new();
+        let mut base_at = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            // The environment the server got cannot hold NUL bytes, but
+            // what `set_var` put there since might.
+            if managed.iter().any(|m| OsStr::new(m) == k)
+                || k.as_bytes().contains(&0)
+                || v.as_bytes().contains(&0)
+            {
+                continue;
+            }
+            base_at.push(base.len());
+            base.extend_from_slice(k.as_bytes());
+            base.push(b'=');
+            base.extend_from_slice(v.as_bytes());
+            base.push(0);
+        }
         Environ {
             base,
+            base_at,
             vars: Vec::new(),
-            ptrs: Vec::new(),
+            #[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
+            rendered: EnvBlock::default(),
         }
     }
 
@@ -146,47 +182,43 @@ impl Environ {
 
     /// `NAME=value` for every variable the child gets, in order.
     pub fn entries(&self) -> impl Iterator<Item = &[u8]> {
-        self.base.iter().map(|c| c.as_bytes()).chain(
-            self.vars
-                .iter()
-                .filter(|v| v.set)
-                .map(|v| &v.buf[..v.buf.len() - 1]),
-        )
+        let ends = self.base_at.iter().skip(1).copied();
+        let ends = ends.chain(std::iter::once(self.base.len()));
+        self.base_at
+            .iter()
+            .zip(ends)
+            // Without the NUL byte that ends each one.
+            .map(|(&start, end)| &self.base[start..end - 1])
+            .chain(
+                self.vars
+                    .iter()
+                    .filter(|v| v.set)
+                    .map(|v| &v.buf[..v.buf.len() - 1]),
+            )
     }
 
-    /// A copy of the environment as it is now, for a child that reads it
-    /// while `self` changes: the set variables are copied into `strings`,
-    /// and `ptrs` becomes the null-terminated `envp` array. Both keep their
-    /// capacity from one call to the next.
-    #[allow(dead_code)] // Not every backend copies.
-    fn render(&self, ptrs: &mut Vec<*const libc::c_char>, strings: &mut Vec<u8>) {
-        strings.clear();
+    /// Copies the environment as it is now into `self.rendered`: all the
+    /// strings (one copy of `base`, then the set variables), then the
+    /// pointers to them. The buffers keep their capacity from one call to
+    /// the next.
+    #[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
+    fn render(&mut self) {
+        let out = &mut self.rendered;
+        out.strings.clear();
+        out.strings.extend_from_slice(&self.base);
         for v in self.vars.iter().filter(|v| v.set) {
-            strings.extend_from_slice(&v.buf);
+            out.strings.extend_from_slice(&v.buf);
         }
-        ptrs.clear();
-        ptrs.extend(self.base.iter().map(|c| c.as_ptr()));
         // Pointers are taken once `strings` no longer grows.
-        let mut at = 0;
+        let start = out.strings.as_ptr();
+        out.ptrs.clear();
+        out.ptrs
+            .extend(self.base_at.iter().map(|&at| start.wrapping_add(at).cast()));
+        let mut at = self.base.len();
         for v in self.vars.iter().filter(|v| v.set) {
-            ptrs.push(strings[at..].as_ptr().cast());
+            out.ptrs.push(start.wrapping_add(at).cast());
             at += v.buf.len();
         }
-        ptrs.push(std::ptr::null());
-    }
-
-    /// The null-terminated `envp` array, valid until `self` is next changed.
-    #[allow(dead_code)] // Not every backend takes a C array.
-    fn envp(&mut self) -> *const *const libc::c_char {
-        self.ptrs.clear();
-        self.ptrs.extend(self.base.iter().map(|c| c.as_ptr()));
-        self.ptrs.extend(
-            self.vars
-                .iter()
-                .filter(|v| v.set)
-                .map(|v| v.buf.as_ptr().cast::<libc::c_char>()),
-        );
-        self.ptrs.push(std::ptr::null());
-        self.ptrs.as_ptr()
+        out.ptrs.push(std::ptr::null());
     }
 }

@@ -182,6 +182,117 @@ fn sigpipe_kills_the_child() {
     );
 }
 
+/// Waits for `pid` and says whether it exited with status 0.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn exited_ok(pid: libc::pid_t) -> bool {
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is writable.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+/// The child reads its environment until it execs, which may be after
+/// `spawn` has returned: it must have its own copy, so that the server can
+/// change or drop the `Environ` (here: drop it, then reuse the memory) at
+/// once.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_environment_can_be_dropped_right_after_spawn() {
+    let _g = serial();
+    std::env::set_var("S6IPC_TEST_BASE", "inherited value");
+    let mut prog = Program::new(&argv(&["/usr/bin/env"])).unwrap();
+    for i in 0..200 {
+        let mut env = Environ::inherit(&[]);
+        let n = env.slot("S6IPC_TEST_N");
+        env.set(n, format!("{i}").as_bytes()).unwrap();
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let pid = prog.spawn(theirs.as_fd(), &mut env).unwrap();
+        drop(theirs);
+        drop(env);
+        // Likely to land where the environment was.
+        let scribble: Vec<Vec<u8>> = (0..64).map(|_| vec![b'X'; 4096]).collect();
+        let mut out = String::new();
+        ours.read_to_string(&mut out).unwrap();
+        drop(scribble);
+        assert!(exited_ok(pid), "spawn {i}");
+        let vars: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("S6IPC_TEST_"))
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                "S6IPC_TEST_BASE=inherited value",
+                format!("S6IPC_TEST_N={i}").as_str()
+            ],
+            "spawn {i}: {out}"
+        );
+        assert!(prog.take_failure(pid).is_none());
+    }
+    std::env::remove_var("S6IPC_TEST_BASE");
+}
+
+/// More children than the backend's first launch slots, all started before
+/// any is served: each gets its own connection and environment.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn many_children_start_at_once() {
+    let _g = serial();
+    let mut prog = Program::new(&argv(&["/bin/sh", "-c", "cat; echo \"$S6IPC_TEST_N\""])).unwrap();
+    let mut env = Environ::inherit(&[]);
+    let n = env.slot("S6IPC_TEST_N");
+    let mut children = Vec::new();
+    for i in 0..50 {
+        env.set(n, format!("{i}").as_bytes()).unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let pid = prog.spawn(theirs.as_fd(), &mut env).unwrap();
+        children.push((pid, ours));
+    }
+    for (i, (pid, mut ours)) in children.into_iter().enumerate() {
+        ours.write_all(format!("child {i}\n").as_bytes()).unwrap();
+        ours.shutdown(Shutdown::Write).unwrap();
+        let mut out = String::new();
+        ours.read_to_string(&mut out).unwrap();
+        assert!(exited_ok(pid), "child {i}");
+        assert_eq!(out, format!("child {i}\n{i}\n"));
+        assert!(prog.take_failure(pid).is_none());
+    }
+}
+
+/// Children stopped right after `spawn` (perhaps before their exec: SIGSTOP
+/// cannot be blocked) neither stop the next spawns nor hang dropping the
+/// `Program`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn stopped_children_do_not_block_the_server() {
+    let _g = serial();
+    let mut prog = Program::new(&argv(&["/bin/true"])).unwrap();
+    let mut env = Environ::inherit(&[]);
+    let (_ours, theirs) = UnixStream::pair().unwrap();
+    let mut stopped = Vec::new();
+    for _ in 0..20 {
+        let pid = prog.spawn(theirs.as_fd(), &mut env).unwrap();
+        // SAFETY: `pid` is our child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        stopped.push(pid);
+    }
+    let mut others = Vec::new();
+    for _ in 0..20 {
+        others.push(prog.spawn(theirs.as_fd(), &mut env).unwrap());
+    }
+    drop(prog);
+    for pid in stopped {
+        // SAFETY: `pid` is our child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let mut status = 0;
+        // SAFETY: as above; `status` is writable.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    }
+    for pid in others {
+        assert!(exited_ok(pid));
+    }
+}
+
 #[test]
 fn bad_programs_are_errors() {
     let _g = serial();

@@ -6,33 +6,53 @@
 //!
 //! The price is care. While a child runs on borrowed memory it must only
 //! read what the server leaves alone: each child gets a launch slot (its own
-//! stack, its own copy of the environment) that the server reuses only after
-//! the kernel has cleared the slot's tid word (`CLONE_CHILD_CLEARTID`), which
-//! it does when the child's `execve` (or exit) gives the memory back. The
-//! child makes raw system calls only, so it never writes the server's
-//! `errno`. A program that cannot be executed is seen by `spawn` itself
-//! (an `faccessat` check); if it fails in the child anyway (a race), the
-//! child records the error and exits 127, and [`Program::take_failure`]
-//! reports it when the child is reaped.
+//! stack under a guard page, its own copy of the environment, its own
+//! [`Launch`] block) that the server reuses only after the kernel has
+//! cleared the slot's tid word (`CLONE_CHILD_CLEARTID`), which it does when
+//! the child's `execve` (or exit) gives the memory back. The child makes raw
+//! system calls only, so it never writes the server's `errno`. A program
+//! that cannot be executed is seen by `spawn` itself (an `faccessat` check,
+//! made until an exec is known to work and again after any failure); if it
+//! fails in the child anyway, the child records the error and exits 127,
+//! and [`Program::take_failure`] reports it when the child is reaped.
 
 use std::ffi::{CString, OsString};
 use std::io;
+use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use super::{c_argv, Environ};
+use super::{c_argv, EnvBlock, Environ};
 
 pub const MECHANISM: &str = "clone(CLONE_VM)";
 
-/// Launch slots: children between `clone` and `execve` at once. More only
-/// make the server wait for a slot (rarely: the window is short).
+/// Children between `clone` and `execve` at once. Slots are made as
+/// needed: up to `SLOTS` at once, which covers bursts (the window is short);
+/// beyond, up to `MAX_SLOTS`, only when all have stayed busy for a wait
+/// step, as when children are stopped before their exec (SIGSTOP cannot be
+/// blocked), so that they cannot hold up the server. Past that the server
+/// waits, one step at a time, for a slot to free up.
 const SLOTS: usize = 8;
-/// The child's stack. It runs a few raw system calls: a page would do.
+const MAX_SLOTS: usize = 64;
+/// The child's stack, rounded up to whole pages. It runs a few raw system
+/// calls: a page would do.
 const STACK: usize = 8192;
+/// How long `free_slot` sleeps on one busy slot before it looks at all of
+/// them again, in nanoseconds.
+const WAIT_STEP_NS: libc::c_long = 1_000_000;
 /// The highest signal number plus one.
 const NSIG: usize = 65;
+/// The `execve` errors after which the next path is tried, as `execvp`
+/// does (EACCES too, but it is remembered: see `child`).
+const NEXT_PATH: [libc::c_int; 5] = [
+    libc::ENOENT,
+    libc::ENOTDIR,
+    libc::ESTALE,
+    libc::ENODEV,
+    libc::ETIMEDOUT,
+];
 
 /// Raw system calls: no `errno`, which the child shares with the server.
 mod raw {
@@ -65,39 +85,144 @@ mod raw {
     }
 }
 
-/// The kernel's `struct sigaction` on x86_64 and aarch64.
+/// The kernel's `struct sigaction`, which `rt_sigaction` reads: not libc's
+/// (whose `sa_mask` has room for 1024 signals).
+///
+/// - x86_64 (`arch/x86/include/uapi/asm/signal.h`): handler, flags,
+///   restorer, mask.
+/// - aarch64: the asm-generic layout, which has a restorer field when the
+///   architecture defines `SA_RESTORER` (`uapi/asm-generic/signal.h`), and
+///   arm64 does (`arch/arm64/include/uapi/asm/signal.h`, "Required for
+///   AArch32 compatibility"; glibc's `aarch64/libc_sigaction.c` also
+///   defines it): handler, flags, restorer, mask, as on x86_64.
+///
+/// So the same four words on both; the definition is gated to these two so
+/// that a port to another architecture has to check its layout (those
+/// without `SA_RESTORER` have no restorer field). A three-word struct here
+/// would make the kernel read the mask from beyond it.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[repr(C)]
 struct KernelSigaction {
     handler: usize,
     flags: u64,
     restorer: usize,
+    /// One bit per signal, 1 to 64 (`_NSIG` is 64 on both).
     mask: u64,
 }
 
-/// What a child reads: everything is written by the server before `clone`
-/// and left alone until the kernel clears `tid`.
+/// The size the kernel's `rt_sigaction` and `rt_sigprocmask` expect for a
+/// signal set (`_NSIG / 8`).
+const KERNEL_SIGSET: usize = 8;
+
+/// Everything a child reads of its slot: plain data, written by the server
+/// only while no child uses the slot, copied out by the child at its start
+/// with one `ptr::read` (the child never makes a reference into it).
+#[repr(C)]
+#[derive(Clone, Copy)]
 struct Launch {
-    /// Non-zero while the child may still use this slot.
-    tid: AtomicI32,
-    /// The errno of a failed `execve`, set by the child before it exits.
-    err: AtomicI32,
-    pid: libc::pid_t,
     fd: libc::c_int,
-    /// Pointers into `Program` (argv, paths, signals): they outlive children.
+    /// Into `Program` (argv, paths, signals): see its `Drop`.
     argv: *const *const libc::c_char,
     paths: *const *const libc::c_char,
     npaths: usize,
     reset: *const u8,
     nreset: usize,
-    envp: Vec<*const libc::c_char>,
-    strings: Vec<u8>,
-    stack: Vec<u8>,
+    /// Into the slot's own `EnvBlock`.
+    envp: *const *const libc::c_char,
+}
+
+/// The memory a child shares with the server, at the top of its slot's
+/// mapping. All zeroes (a fresh mapping) is a valid value.
+#[repr(C)]
+struct Shared {
+    launch: Launch,
+    /// Non-zero from just before `clone` until the kernel clears it, when
+    /// the child execs or exits. Written by the server and the kernel.
+    tid: AtomicI32,
+    /// The errno of a failed `execve`: written by the child before it
+    /// exits, taken back to 0 by the server.
+    err: AtomicI32,
+}
+
+/// `Shared`, rounded up so that the stack below it is 16-byte aligned.
+const SHARED: usize = (mem::size_of::<Shared>() + 15) & !15;
+
+/// A launch slot: one mapping (a `PROT_NONE` guard page, the child's stack,
+/// then `Shared`), the environment the child gets, and the server's own
+/// bookkeeping, which the child does not read. Moving a `Slot` moves
+/// neither its mapping nor its environment.
+struct Slot {
+    map: *mut libc::c_void,
+    len: usize,
+    env: EnvBlock,
+    /// The last child started on this slot.
+    pid: libc::pid_t,
+}
+
+impl Slot {
+    fn new(page: usize) -> io::Result<Slot> {
+        let len = page + STACK.next_multiple_of(page);
+        // SAFETY: a new anonymous mapping; no existing memory is touched.
+        let map = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // From here on, dropping `slot` unmaps it.
+        let slot = Slot {
+            map,
+            len,
+            env: EnvBlock::default(),
+            pid: 0,
+        };
+        // The stack grows down into the guard page, which faults.
+        // SAFETY: the first page of the mapping made just above.
+        if unsafe { libc::mprotect(map, page, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(slot)
+    }
+
+    /// The shared block: at the top of the mapping, 16-byte aligned (the
+    /// mapping's end is page-aligned), zeroed by `mmap`, which is a valid
+    /// `Shared`.
+    fn shared(&self) -> *mut Shared {
+        self.map.cast::<u8>().wrapping_add(self.len - SHARED).cast()
+    }
+
+    fn tid(&self) -> &AtomicI32 {
+        // SAFETY: `shared()` points to a live, aligned, initialised
+        // `Shared` (see there) for as long as `self`; the reference covers
+        // the atomic only, never `launch`.
+        unsafe { &(*self.shared()).tid }
+    }
+
+    fn err(&self) -> &AtomicI32 {
+        // SAFETY: as in `tid`.
+        unsafe { &(*self.shared()).err }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once. `Program` drops
+        // only slots that no child uses (it leaks the others).
+        unsafe { libc::munmap(self.map, self.len) };
+    }
 }
 
 /// The program to run for each connection, prepared once.
 pub struct Program {
     /// The strings `argv_ptrs` points to.
-    _argv: Vec<CString>,
+    argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     /// Where `execve` is tried, in order: the path itself, or `dir/prog`
     /// for each `PATH` entry (what `execvp` would try).
@@ -105,11 +230,18 @@ pub struct Program {
     path_ptrs: Vec<*const libc::c_char>,
     /// The last path that passed the check, tried first next time.
     hit: usize,
+    /// The check passed and no exec has been seen failing since: the check
+    /// is skipped (a failure is then reported at reap, by `take_failure`).
+    trusted: bool,
     /// Signals the child puts back to their default: those with a handler,
     /// and SIGPIPE. Found at the first spawn, when handlers are in place.
     reset: Vec<u8>,
     reset_known: bool,
-    slots: Box<[Launch]>,
+    page: usize,
+    /// Made as needed, up to `MAX_SLOTS`.
+    slots: Vec<Slot>,
+    /// The slot `free_slot` waits on next when all are busy.
+    next_wait: usize,
     /// Children whose `execve` failed, not yet reaped.
     failed: Vec<(libc::pid_t, i32)>,
 }
@@ -138,31 +270,23 @@ impl Program {
                 .collect()
         };
         let path_ptrs = paths.iter().map(|p| p.as_ptr()).collect();
-        let slots = (0..SLOTS)
-            .map(|_| Launch {
-                tid: AtomicI32::new(0),
-                err: AtomicI32::new(0),
-                pid: 0,
-                fd: -1,
-                argv: ptr::null(),
-                paths: ptr::null(),
-                npaths: 0,
-                reset: ptr::null(),
-                nreset: 0,
-                envp: Vec::new(),
-                strings: Vec::new(),
-                stack: Vec::new(),
-            })
-            .collect();
+        // SAFETY: a query without side effects.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            n if n > 0 => n as usize,
+            _ => 4096,
+        };
         Ok(Program {
-            _argv: argv,
+            argv,
             argv_ptrs,
             paths,
             path_ptrs,
             hit: 0,
+            trusted: false,
             reset: Vec::with_capacity(NSIG),
             reset_known: false,
-            slots,
+            page,
+            slots: Vec::new(),
+            next_wait: 0,
             failed: Vec::new(),
         })
     }
@@ -172,7 +296,7 @@ impl Program {
         self.reset.clear();
         for sig in 1..NSIG as libc::c_int {
             // SAFETY: a query only; `old` is writable.
-            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            let mut old: libc::sigaction = unsafe { mem::zeroed() };
             // SAFETY: as above; invalid numbers just fail.
             let r = unsafe { libc::sigaction(sig, ptr::null(), &mut old) };
             let caught =
@@ -187,22 +311,34 @@ impl Program {
     /// Whether `execve` can work: the first path that passes, or why not
     /// (EACCES if one exists but is not executable, else ENOENT).
     fn check(&mut self) -> io::Result<()> {
-        let ok = |p: &CString| {
+        let executable = |p: &CString| {
             // SAFETY: `p` is a NUL-terminated path.
-            unsafe {
-                libc::faccessat(libc::AT_FDCWD, p.as_ptr(), libc::X_OK, libc::AT_EACCESS) == 0
+            let r = unsafe {
+                libc::faccessat(libc::AT_FDCWD, p.as_ptr(), libc::X_OK, libc::AT_EACCESS)
+            };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error().raw_os_error())
             }
         };
-        if ok(&self.paths[self.hit]) {
-            return Ok(());
-        }
-        let mut eacces = false;
+        // The last path that passed first, then the others in order.
+        let last_hit = match executable(&self.paths[self.hit]) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let mut eacces = last_hit == Some(libc::EACCES);
         for (i, p) in self.paths.iter().enumerate() {
-            if ok(p) {
-                self.hit = i;
-                return Ok(());
+            if i == self.hit {
+                continue;
             }
-            eacces |= io::Error::last_os_error().raw_os_error() == Some(libc::EACCES);
+            match executable(p) {
+                Ok(()) => {
+                    self.hit = i;
+                    return Ok(());
+                }
+                Err(e) => eacces |= e == Some(libc::EACCES),
+            }
         }
         Err(io::Error::from_raw_os_error(if eacces {
             libc::EACCES
@@ -211,155 +347,227 @@ impl Program {
         }))
     }
 
-    /// A slot no child uses; waits for one if all are busy.
-    fn free_slot(&mut self) -> usize {
+    /// Takes the errno a finished child left in `slot`, if any.
+    fn harvest(slot: &Slot, failed: &mut Vec<(libc::pid_t, i32)>, trusted: &mut bool) {
+        let err = slot.err().swap(0, Ordering::Acquire);
+        if err != 0 {
+            failed.push((slot.pid, err));
+            *trusted = false;
+        }
+    }
+
+    /// A slot no child uses: a free one, else a new one (see `SLOTS`), else
+    /// the first to free up.
+    fn free_slot(&mut self) -> io::Result<usize> {
+        let mut waited = false;
         loop {
-            for (i, s) in self.slots.iter_mut().enumerate() {
-                if s.tid.load(Ordering::Acquire) == 0 {
-                    let err = s.err.swap(0, Ordering::Acquire);
-                    if err != 0 {
-                        self.failed.push((s.pid, err));
-                    }
-                    return i;
+            for (i, s) in self.slots.iter().enumerate() {
+                if s.tid().load(Ordering::Acquire) == 0 {
+                    Self::harvest(s, &mut self.failed, &mut self.trusted);
+                    return Ok(i);
                 }
             }
-            let s = &self.slots[0];
-            let tid = s.tid.load(Ordering::Acquire);
-            if tid != 0 {
-                // SAFETY: waits while the word still holds `tid`; the kernel
-                // wakes us when it clears it.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_futex,
-                        s.tid.as_ptr(),
-                        libc::FUTEX_WAIT,
-                        tid,
-                        ptr::null::<libc::timespec>(),
-                    )
-                };
+            let n = self.slots.len();
+            if n < SLOTS || (waited && n < MAX_SLOTS) {
+                match Slot::new(self.page) {
+                    Ok(s) => {
+                        self.slots.push(s);
+                        return Ok(n);
+                    }
+                    Err(e) if n == 0 => return Err(e),
+                    // Out of memory for now: wait for a slot instead.
+                    Err(_) => {}
+                }
             }
+            // One at a time, in turn, and briefly: the slot waited on may
+            // be a stopped child's while another frees up.
+            self.next_wait = (self.next_wait + 1) % n;
+            wait_cleared(self.slots[self.next_wait].tid());
+            waited = true;
         }
     }
 
     /// Starts the program on `conn` with `env`; returns its pid.
     pub fn spawn(&mut self, conn: BorrowedFd<'_>, env: &mut Environ) -> io::Result<libc::pid_t> {
-        self.check()?;
+        if !self.trusted {
+            self.check()?;
+        }
         if !self.reset_known {
             self.find_reset();
         }
-        let i = self.free_slot();
+        let i = self.free_slot()?;
         let slot = &mut self.slots[i];
-        if slot.stack.is_empty() {
-            slot.stack = vec![0u8; STACK];
-        }
-        env.render(&mut slot.envp, &mut slot.strings);
-        slot.fd = conn.as_raw_fd();
-        slot.argv = self.argv_ptrs.as_ptr();
-        slot.paths = self.path_ptrs.as_ptr();
-        slot.npaths = self.path_ptrs.len();
-        slot.reset = self.reset.as_ptr();
-        slot.nreset = self.reset.len();
-        slot.tid.store(1, Ordering::Release);
-        // The stack grows down from its 16-byte aligned top.
-        let top = (slot.stack.as_mut_ptr() as usize + STACK) & !15;
-        let arg: *mut Launch = slot;
+        // The slot is free: no child reads anything of it until `clone`.
+        env.render();
+        mem::swap(&mut slot.env, &mut env.rendered);
+        let launch = Launch {
+            fd: conn.as_raw_fd(),
+            argv: self.argv_ptrs.as_ptr(),
+            paths: self.path_ptrs.as_ptr(),
+            npaths: self.path_ptrs.len(),
+            reset: self.reset.as_ptr(),
+            nreset: self.reset.len(),
+            envp: slot.env.ptrs.as_ptr(),
+        };
+        let shared = slot.shared();
+        // SAFETY: `shared` is valid and aligned (see `Slot::shared`), and no
+        // child uses the slot, so nothing else reads or writes `launch`.
+        unsafe { ptr::addr_of_mut!((*shared).launch).write(launch) };
+        let tid = slot.tid();
+        tid.store(1, Ordering::Release);
+        // The stack grows down from just under `Shared` (16-byte aligned).
+        let top = shared.cast::<libc::c_void>();
 
         // The child starts with every signal blocked, so that no server
         // handler ever runs in it; it unblocks them once they are default.
         // SAFETY: plain signal set operations on local storage.
-        let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let mut all: libc::sigset_t = unsafe { mem::zeroed() };
         // SAFETY: as above.
-        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        let mut old: libc::sigset_t = unsafe { mem::zeroed() };
         // SAFETY: as above.
         unsafe {
             libc::sigfillset(&mut all);
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         }
-        // SAFETY: `child` only reads the slot and the Program data it points
-        // to, which stay untouched until the kernel clears `tid` (the slot
-        // is not handed out again before, and Drop waits for it). It runs on
-        // the slot's own stack and makes raw system calls only.
+        // SAFETY: `child` reads only `launch` (written just above) and what
+        // its pointers reach: `Program`'s argv, paths and signals and the
+        // slot's environment, none of which changes or is freed before the
+        // kernel clears `tid` (the slot is not handed out again before, and
+        // Drop leaks what a busy slot may still read). It runs on the
+        // slot's own stack, under a guard page, with raw system calls only.
         let pid = unsafe {
             libc::clone(
                 child,
-                top as *mut libc::c_void,
+                top,
                 libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD,
-                arg.cast(),
+                shared.cast(),
                 ptr::null_mut::<libc::pid_t>(),
                 ptr::null_mut::<libc::c_void>(),
-                slot.tid.as_ptr(),
+                tid.as_ptr(),
             )
         };
         let e = io::Error::last_os_error();
         // SAFETY: puts the server's mask back.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
         if pid < 0 {
-            slot.tid.store(0, Ordering::Release);
+            tid.store(0, Ordering::Release);
             return Err(e);
         }
         slot.pid = pid;
+        self.trusted = true;
         Ok(pid)
     }
 
     /// Why the child `pid` could not be executed, if that is how it ended.
     /// Call it once `pid` is reaped.
     pub fn take_failure(&mut self, pid: libc::pid_t) -> Option<io::Error> {
-        if let Some(i) = self.failed.iter().position(|f| f.0 == pid) {
-            return Some(io::Error::from_raw_os_error(self.failed.swap_remove(i).1));
-        }
-        let s = self
+        if let Some(s) = self
             .slots
             .iter()
-            .find(|s| s.pid == pid && s.tid.load(Ordering::Acquire) == 0)?;
-        match s.err.swap(0, Ordering::Acquire) {
-            0 => None,
-            e => Some(io::Error::from_raw_os_error(e)),
+            .find(|s| s.pid == pid && s.tid().load(Ordering::Acquire) == 0)
+        {
+            Self::harvest(s, &mut self.failed, &mut self.trusted);
         }
+        let i = self.failed.iter().position(|f| f.0 == pid)?;
+        Some(io::Error::from_raw_os_error(self.failed.swap_remove(i).1))
     }
 }
 
 impl Drop for Program {
     fn drop(&mut self) {
-        // No child may be left reading memory about to be freed.
-        for s in self.slots.iter() {
-            loop {
-                let tid = s.tid.load(Ordering::Acquire);
-                if tid == 0 {
-                    break;
-                }
-                // SAFETY: as in `free_slot`.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_futex,
-                        s.tid.as_ptr(),
-                        libc::FUTEX_WAIT,
-                        tid,
-                        ptr::null::<libc::timespec>(),
-                    )
-                };
+        // A child still before its exec reads its slot and `Program`'s
+        // strings, and may stay there indefinitely (stopped, say): waiting
+        // for it could hang the server, and freeing would let it read freed
+        // memory. So what it may read is leaked instead; it is little, and
+        // only ever at exit or on a test's Program.
+        let mut busy = false;
+        for s in self.slots.drain(..) {
+            if s.tid().load(Ordering::Acquire) == 0 {
+                drop(s);
+            } else {
+                busy = true;
+                mem::forget(s);
             }
+        }
+        if busy {
+            mem::forget(mem::take(&mut self.argv));
+            mem::forget(mem::take(&mut self.argv_ptrs));
+            mem::forget(mem::take(&mut self.paths));
+            mem::forget(mem::take(&mut self.path_ptrs));
+            mem::forget(mem::take(&mut self.reset));
         }
     }
 }
 
+/// Sleeps until the kernel clears `tid` (its child has exec'd or exited),
+/// or for `WAIT_STEP_NS` at most.
+fn wait_cleared(tid: &AtomicI32) {
+    let seen = tid.load(Ordering::Acquire);
+    if seen == 0 {
+        return;
+    }
+    let step = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: WAIT_STEP_NS,
+    };
+    // SAFETY: FUTEX_WAIT reads the live, aligned word `tid` and sleeps only
+    // while it still holds `seen`, for at most the relative timeout `step`;
+    // the kernel wakes it when it clears the word. Every error (changed,
+    // timed out, interrupted) just means "look again".
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            tid.as_ptr(),
+            libc::FUTEX_WAIT,
+            seen,
+            &step as *const libc::timespec,
+        )
+    };
+}
+
 /// The child, on borrowed memory: signals to default, the connection on
 /// fds 0 and 1, an empty mask, then `execve` down the paths like `execvp`.
+///
+/// It must not panic, even in a debug build: it runs with the server's
+/// thread-local storage and heap, so the panic machinery (the panic count,
+/// a message allocated with the server's malloc, its locks, the stderr
+/// lock) would corrupt the server's state while the server runs on, on a
+/// stack too small for it. So it only copies plain data out with raw
+/// reads, uses wrapping arithmetic, no indexing and no references into
+/// shared memory (its own locals aside), and makes raw system calls.
 extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the slot the server filled in and leaves alone until
-    // this child execs or exits; the pointers in it are live for as long.
-    unsafe {
-        let l = &*(arg as *const Launch);
-        let dfl = KernelSigaction {
-            handler: 0,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
+    let shared = arg as *const Shared;
+    // SAFETY: `arg` is the slot's `Shared` (aligned, live), whose `launch`
+    // the server wrote before `clone` and leaves alone until this child
+    // execs or exits. Copied out once, as plain data.
+    let l: Launch = unsafe { ptr::read(ptr::addr_of!((*shared).launch)) };
+    let dfl = KernelSigaction {
+        handler: 0, // SIG_DFL
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let mut i: usize = 0;
+    while i < l.nreset {
+        // SAFETY: `reset` holds `nreset` signal numbers (see `Launch`).
+        let sig = unsafe { ptr::read(l.reset.wrapping_add(i)) } as usize;
+        // SAFETY: `dfl` is a kernel sigaction on our stack; no old action
+        // is asked for; invalid signal numbers just fail.
+        unsafe {
+            raw::syscall4(
+                libc::SYS_rt_sigaction,
+                sig,
+                ptr::addr_of!(dfl) as usize,
+                0,
+                KERNEL_SIGSET,
+            )
         };
-        for i in 0..l.nreset {
-            let sig = *l.reset.add(i) as usize;
-            raw::syscall4(libc::SYS_rt_sigaction, sig, &dfl as *const _ as usize, 0, 8);
-        }
-        for target in [0, 1] {
+        i = i.wrapping_add(1);
+    }
+    for target in [0, 1] {
+        // SAFETY: descriptor operations on this child's own descriptor
+        // table (a copy: no CLONE_FILES); errors leave it as it was.
+        unsafe {
             if l.fd == target {
                 // Already in place: only close-on-exec must go.
                 raw::syscall4(
@@ -373,42 +581,55 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
                 raw::syscall4(libc::SYS_dup3, l.fd as usize, target as usize, 0, 0);
             }
         }
-        let empty = 0u64;
+    }
+    let empty: u64 = 0;
+    // SAFETY: `empty` is a kernel signal set on our stack.
+    unsafe {
         raw::syscall4(
             libc::SYS_rt_sigprocmask,
             libc::SIG_SETMASK as usize,
-            &empty as *const u64 as usize,
+            ptr::addr_of!(empty) as usize,
             0,
-            8,
-        );
-        let mut err = libc::ENOENT;
-        let mut eacces = false;
-        for i in 0..l.npaths {
-            let r = raw::syscall4(
+            KERNEL_SIGSET,
+        )
+    };
+    let mut err = libc::ENOENT;
+    let mut eacces = false;
+    let mut i: usize = 0;
+    while i < l.npaths {
+        // SAFETY: `paths` holds `npaths` pointers to NUL-terminated paths;
+        // `argv` and `envp` are null-terminated arrays of pointers to
+        // NUL-terminated strings (see `Launch`). On success, no return.
+        let r = unsafe {
+            let path = ptr::read(l.paths.wrapping_add(i));
+            raw::syscall4(
                 libc::SYS_execve,
-                *l.paths.add(i) as usize,
+                path as usize,
                 l.argv as usize,
-                l.envp.as_ptr() as usize,
+                l.envp as usize,
                 0,
-            );
-            err = -r as i32;
-            match err {
-                libc::EACCES => eacces = true,
-                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
-                _ => break,
-            }
-        }
-        if eacces
-            && matches!(
-                err,
-                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT
             )
-        {
-            err = libc::EACCES;
+        };
+        err = r.wrapping_neg() as libc::c_int;
+        if err == libc::EACCES {
+            eacces = true;
+        } else if !NEXT_PATH.contains(&err) {
+            break;
         }
-        // Release: seen by the server once the kernel clears `tid`.
-        l.err.store(err, Ordering::Release);
-        raw::syscall4(libc::SYS_exit_group, 127, 0, 0, 0);
-        127
+        i = i.wrapping_add(1);
     }
+    // As execvp: a program found but not executable says so, rather than
+    // the error from the last path tried.
+    if eacces && NEXT_PATH.contains(&err) {
+        err = libc::EACCES;
+    }
+    // SAFETY: the slot's `err` word (aligned, live as above). The place is
+    // reached through the raw pointer and only the atomic is referenced,
+    // as atomics are written (`AtomicI32::from_ptr` needs Rust 1.75).
+    // Release: the server reads it with Acquire once the kernel has
+    // cleared `tid`.
+    unsafe { (*shared).err.store(err, Ordering::Release) };
+    // SAFETY: ends this child only (its own thread group).
+    unsafe { raw::syscall4(libc::SYS_exit_group, 127, 0, 0, 0) };
+    127
 }
