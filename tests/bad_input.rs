@@ -453,9 +453,13 @@ mod addresses {
     /// Abstract names may hold any byte, NUL included, which no environment
     /// variable can: they are shown as `ss` shows them, '@' for the leading
     /// NUL and for every NUL inside.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn abstract_client_addresses_are_shown_with_at_signs() {
+        if common::skip_unless_abstract_addresses(
+            "abstract_client_addresses_are_shown_with_at_signs",
+        ) {
+            return;
+        }
         let server = Server::start(&["-P"], &["env", "-0"]);
         let pid = std::process::id();
         let max = platform::socket::max_path_len();

@@ -2,7 +2,7 @@
 //! never read, children that crash, ignore SIGTERM or are stopped, a
 //! thousand children at once, and a program that cannot be started. In
 //! every case the server keeps serving, never spins, and reaps everything.
-#![cfg(any(target_os = "linux", target_os = "android"))]
+//! Every test reads /proc and skips, saying so, on systems without it.
 
 mod common;
 
@@ -43,38 +43,15 @@ fn state(pid: i32) -> Option<char> {
         .next()
 }
 
-/// Sets the soft descriptor limit of a running process (prlimit(2)).
+/// Sets the soft descriptor limit of a running process.
 fn set_nofile(pid: i32, soft: u64) {
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `old` is writable storage for one rlimit; a null new limit
-    // only reads.
-    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
-    assert_eq!(rc, 0, "prlimit get: {}", std::io::Error::last_os_error());
-    let new = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: old.rlim_max,
-    };
-    // SAFETY: `new` is a live rlimit; the old value is not asked for.
-    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
-    assert_eq!(rc, 0, "prlimit set: {}", std::io::Error::last_os_error());
+    platform::host::set_nofile_limit(pid, soft)
+        .unwrap_or_else(|e| panic!("set the descriptor limit of {pid} to {soft}: {e}"));
 }
 
 /// Raises this test process's own descriptor limit to at least `n`.
 fn raise_own_nofile(n: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is writable storage for one rlimit.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if lim.rlim_cur < n {
-        lim.rlim_cur = n.min(lim.rlim_max);
-        // SAFETY: `lim` is a live rlimit.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    }
+    platform::host::raise_nofile_limit(n).expect("raise the descriptor limit");
 }
 
 fn count(server: &Server, needle: &str) -> usize {
@@ -132,6 +109,9 @@ fn start(options: &[&str], prog: &[&str]) -> Server {
 
 #[test]
 fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
+    if common::skip_unless_procfs("out_of_descriptors_backs_off_without_spinning_and_recovers") {
+        return;
+    }
     let mut server = start(&["-v", "-c", "10"], &["cat"]);
     let pid = server.pid();
 
@@ -203,6 +183,9 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
 
 #[test]
 fn clients_that_vanish_before_the_program_starts() {
+    if common::skip_unless_procfs("clients_that_vanish_before_the_program_starts") {
+        return;
+    }
     // One child at a time: the others wait in the backlog, and their
     // clients are gone by the time they are accepted. The program writes
     // first, into a connection nobody reads any more.
@@ -230,6 +213,9 @@ fn clients_that_vanish_before_the_program_starts() {
 
 #[test]
 fn clients_that_never_read_hold_only_their_own_child() {
+    if common::skip_unless_procfs("clients_that_never_read_hold_only_their_own_child") {
+        return;
+    }
     let script = "read w; if [ \"$w\" = flood ]; then exec cat /dev/zero; else echo \"$w\"; fi";
     let server = start(&["-v"], &["sh", "-c", script]);
     let pid = server.pid();
@@ -260,6 +246,9 @@ fn clients_that_never_read_hold_only_their_own_child() {
 
 #[test]
 fn children_that_crash_are_reaped_and_reported() {
+    if common::skip_unless_procfs("children_that_crash_are_reaped_and_reported") {
+        return;
+    }
     let server = start(&["-v"], &["sh", "-c", "ulimit -c 0; kill -SEGV $$"]);
     for _ in 0..10 {
         assert_eq!(server.request(b""), b"", "the connection closes");
@@ -274,6 +263,10 @@ fn children_that_crash_are_reaped_and_reported() {
 
 #[test]
 fn children_that_ignore_sigterm_survive_sighup_and_die_of_sigabrt() {
+    if common::skip_unless_procfs("children_that_ignore_sigterm_survive_sighup_and_die_of_sigabrt")
+    {
+        return;
+    }
     // An ignored signal stays ignored across exec.
     let mut server = start(&["-v"], &["sh", "-c", "trap '' TERM; echo ready; exec cat"]);
     let pid = server.pid();
@@ -322,6 +315,9 @@ fn stopped_children(server: &Server) -> (Vec<UnixStream>, Vec<i32>) {
 
 #[test]
 fn stopped_children_are_woken_to_die_on_sighup() {
+    if common::skip_unless_procfs("stopped_children_are_woken_to_die_on_sighup") {
+        return;
+    }
     let server = start(&["-v"], &["sh", "-c", "echo ready; exec cat"]);
     let (_clients, kids) = stopped_children(&server);
     server.signal(libc::SIGHUP);
@@ -336,16 +332,15 @@ fn stopped_children_are_woken_to_die_on_sighup() {
 
 #[test]
 fn stopped_children_are_woken_to_die_on_sigquit() {
+    if common::skip_unless_procfs("stopped_children_are_woken_to_die_on_sigquit") {
+        return;
+    }
     // Once the server is gone its stopped children would make an orphaned
     // process group, and the kernel would send them SIGHUP and SIGCONT
     // itself. Adopting them here keeps the group attached, so only the
     // server's own SIGCONT can let its SIGTERM in; and it lets this test
     // see how they died.
-    // SAFETY: prctl with these arguments only sets a flag of this process.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
-    );
+    platform::host::become_child_subreaper().expect("become a child subreaper");
     let mut server = start(&["-v"], &["sh", "-c", "echo ready; exec cat"]);
     let (mut clients, kids) = stopped_children(&server);
     server.signal(libc::SIGQUIT);
@@ -372,6 +367,9 @@ fn stopped_children_are_woken_to_die_on_sigquit() {
 
 #[test]
 fn a_thousand_children_at_once() {
+    if common::skip_unless_procfs("a_thousand_children_at_once") {
+        return;
+    }
     const N: usize = 1000;
     // The test holds a connection per child.
     raise_own_nofile(4 * N as u64);
@@ -412,6 +410,9 @@ fn a_thousand_children_at_once() {
 
 #[test]
 fn a_program_that_cannot_be_started_under_a_burst() {
+    if common::skip_unless_procfs("a_program_that_cannot_be_started_under_a_burst") {
+        return;
+    }
     let dir = common::TempDir::new();
     let not_exec = dir.join("not-executable");
     std::fs::write(&not_exec, "#!/bin/sh\necho never\n").unwrap();

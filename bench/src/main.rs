@@ -226,6 +226,17 @@ fn load(o: &Opts) -> io::Result<()> {
 
 extern "C" {
     static environ: *const *mut libc::c_char;
+    /// POSIX's posix_spawn, declared here because the libc crate lacks it
+    /// on some systems (Android). File actions and attributes are only
+    /// ever null, so their types do not matter.
+    fn posix_spawn(
+        pid: *mut libc::pid_t,
+        path: *const libc::c_char,
+        file_actions: *const libc::c_void,
+        attrp: *const libc::c_void,
+        argv: *const *mut libc::c_char,
+        envp: *const *mut libc::c_char,
+    ) -> libc::c_int;
 }
 
 /// posix_spawn + waitpid of /bin/true, the least a super-server can pay per
@@ -247,7 +258,7 @@ fn floor(o: &Opts) -> io::Result<()> {
                 // null-terminated; null file actions and attributes are
                 // allowed; `environ` is the process's environment.
                 let r = unsafe {
-                    libc::posix_spawn(
+                    posix_spawn(
                         &mut pid,
                         prog.as_ptr(),
                         std::ptr::null(),

@@ -5,6 +5,7 @@
 
 pub mod credentials;
 pub mod fd;
+pub mod host;
 pub mod privileges;
 pub mod signals;
 pub mod socket;

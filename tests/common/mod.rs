@@ -395,3 +395,26 @@ pub fn open_fds(pid: i32) -> Vec<i32> {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// Returns true, after saying so on stderr, when the test reads
+/// /proc/PID/{fd,stat,status} (directly or through [`alive`],
+/// [`children_of`] and [`open_fds`]) and this system has no such thing.
+pub fn skip_unless_procfs(test: &str) -> bool {
+    if platform::host::PROCFS {
+        false
+    } else {
+        eprintln!("skipped: {test} needs /proc (Linux)");
+        true
+    }
+}
+
+/// Returns true, after saying so on stderr, when the test binds abstract
+/// socket addresses and this system has none.
+pub fn skip_unless_abstract_addresses(test: &str) -> bool {
+    if platform::host::ABSTRACT_ADDRESSES {
+        false
+    } else {
+        eprintln!("skipped: {test} needs abstract socket addresses (Linux)");
+        true
+    }
+}
