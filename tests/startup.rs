@@ -292,3 +292,36 @@ fn a_failed_drop_is_fatal_and_names_the_step() {
         "s6-ipcserver: fatal: unable to drop privileges: setgroups: Operation not permitted (os error 1)\n"
     );
 }
+
+/// The listen backlog, as `ss` reports it for a listening Unix socket
+/// (its Send-Q column).
+fn backlog_of(path: &std::path::Path) -> Option<u32> {
+    let out = std::process::Command::new("ss")
+        .args(["-xlH", "src"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[test]
+fn the_backlog_reaches_listen() {
+    if common::skip_unless_procfs("the_backlog_reaches_listen") {
+        return;
+    }
+    if std::process::Command::new("ss").arg("-V").output().is_err() {
+        eprintln!("skipped: the_backlog_reaches_listen needs ss (iproute2)");
+        return;
+    }
+    let s = Server::start(&["-b", "7"], &["true"]);
+    assert_eq!(backlog_of(&s.path), Some(7));
+    // The default is SOMAXCONN, which the kernel caps at net.core.somaxconn.
+    let cap: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let s = Server::start(&[], &["true"]);
+    assert_eq!(backlog_of(&s.path), Some((libc::SOMAXCONN as u32).min(cap)));
+}
