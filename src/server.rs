@@ -287,26 +287,26 @@ impl Server {
                     self.shortage_logged = false;
                     self.serve(conn);
                 }
-                Err(e) => match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
-                    Errno::EAGAIN | Errno::EINTR | Errno::ECONNABORTED | Errno::EPROTO => {
-                        if e.kind() == std::io::ErrorKind::WouldBlock {
-                            return;
-                        }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // The client gave up, or a signal came: try the next one.
+                Err(e)
+                    if matches!(
+                        Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                        Errno::EINTR | Errno::ECONNABORTED | Errno::EPROTO
+                    ) => {}
+                Err(e) => {
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM...: retrying now would
+                    // spin. Pause until a child exits or a moment passes,
+                    // and say so once per episode.
+                    if !self.shortage_logged {
+                        self.log.warn(format_args!(
+                            "unable to accept, pausing until a connection ends: {e}"
+                        ));
+                        self.shortage_logged = true;
                     }
-                    _ => {
-                        // EMFILE, ENFILE, ENOBUFS, ENOMEM...: retrying now
-                        // would spin. Pause until a child exits or a moment
-                        // passes, and say so once per episode.
-                        if !self.shortage_logged {
-                            self.log.warn(format_args!(
-                                "unable to accept, pausing until a connection ends: {e}"
-                            ));
-                            self.shortage_logged = true;
-                        }
-                        self.backoff_until = Some(Instant::now() + BACKOFF);
-                        return;
-                    }
-                },
+                    self.backoff_until = Some(Instant::now() + BACKOFF);
+                    return;
+                }
             }
         }
     }
