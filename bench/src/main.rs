@@ -212,12 +212,14 @@ fn load(o: &Opts) -> io::Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     lat.sort_unstable();
     println!(
-        "conns {} secs {:.3} cps {:.1} p50_us {} p99_us {} errors {} short {}",
+        "conns {} secs {:.3} cps {:.1} p50_us {} p90_us {} p99_us {} max_us {} errors {} short {}",
         lat.len(),
         secs,
         lat.len() as f64 / secs,
         quantile(&lat, 0.50),
+        quantile(&lat, 0.90),
         quantile(&lat, 0.99),
+        quantile(&lat, 1.0),
         errors.load(Ordering::Relaxed),
         short.load(Ordering::Relaxed),
     );

@@ -2,12 +2,13 @@
 //! fd 2 inherited, an empty signal mask, SIGPIPE at its default, and an
 //! environment prepared once at start-up and patched per connection.
 //!
-//! On Linux with glibc (x86_64, aarch64), `clone(CLONE_VM)` without waiting for the
-//! exec (see spawn/clone_vm.rs: twice the connections/s of `posix_spawn` on
-//! two CPUs); `posix_spawn` on other systems that have it (vfork semantics:
-//! no copy of the server's memory); std's `Command` elsewhere (Android), or
-//! on request with the `std-command-spawn` feature, which the benchmark
-//! compares.
+//! On Linux (x86_64, aarch64; glibc and musl), `clone(CLONE_VM)` without
+//! waiting for the exec (see spawn/clone_vm.rs: twice the connections/s of
+//! `posix_spawn` on two CPUs); `posix_spawn` on other systems that have it
+//! (vfork semantics: no copy of the server's memory), or on request with
+//! the `posix-spawn` feature, which ci/test uses to test that backend on
+//! Linux too; std's `Command` elsewhere (Android), or on request with the
+//! `std-command-spawn` feature, which the benchmark compares.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Write};
@@ -20,13 +21,13 @@ cfg_if::cfg_if! {
         mod backend;
     } else if #[cfg(all(
         target_os = "linux",
-        target_env = "gnu",
-        any(target_arch = "x86_64", target_arch = "aarch64")
+        any(target_env = "gnu", target_env = "musl"),
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(feature = "posix-spawn")
     ))] {
-        // Not on musl: its clone() refuses CLONE_CHILD_CLEARTID (EINVAL),
-        // which the launch slots depend on. musl gets posix_spawn, so the
-        // test suite runs both backends (ci/test: glibc and musl).
-        // Each child gets its own copy of the environment
+        // The system call is made directly (libc's clone() is not used:
+        // musl's refuses CLONE_CHILD_CLEARTID, which the launch slots
+        // depend on). Each child gets its own copy of the environment
         // (`Environ::render`, then the rendering moves into its slot).
         #[path = "spawn/clone_vm.rs"]
         mod backend;

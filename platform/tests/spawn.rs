@@ -183,7 +183,7 @@ fn sigpipe_kills_the_child() {
 }
 
 /// Waits for `pid` and says whether it exited with status 0.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 fn exited_ok(pid: libc::pid_t) -> bool {
     let mut status = 0;
     // SAFETY: `pid` is our child; `status` is writable.
@@ -195,7 +195,7 @@ fn exited_ok(pid: libc::pid_t) -> bool {
 /// `spawn` has returned: it must have its own copy, so that the server can
 /// change or drop the `Environ` (here: drop it, then reuse the memory) at
 /// once.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 #[test]
 fn the_environment_can_be_dropped_right_after_spawn() {
     let _g = serial();
@@ -234,7 +234,7 @@ fn the_environment_can_be_dropped_right_after_spawn() {
 
 /// More children than the backend's first launch slots, all started before
 /// any is served: each gets its own connection and environment.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 #[test]
 fn many_children_start_at_once() {
     let _g = serial();
@@ -262,7 +262,7 @@ fn many_children_start_at_once() {
 /// Children stopped right after `spawn` (perhaps before their exec: SIGSTOP
 /// cannot be blocked) neither stop the next spawns nor hang dropping the
 /// `Program`.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(target_os = "linux")]
 #[test]
 fn stopped_children_do_not_block_the_server() {
     let _g = serial();

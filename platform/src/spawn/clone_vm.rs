@@ -83,6 +83,101 @@ mod raw {
         );
         ret
     }
+
+    /// The `clone` system call, with the child running `f(arg)` on `stack`
+    /// and exiting with what it returns. libc's `clone()` is not used:
+    /// musl's refuses `CLONE_CHILD_CLEARTID` (EINVAL), and this is the same
+    /// few instructions on every libc. No parent or child tid pointer is
+    /// written and no TLS is set; the child's tid pointer is `ctid`.
+    /// Returns the child's pid, or `-errno`.
+    ///
+    /// The kernel (arch/x86/entry/entry_64.S) keeps every register but
+    /// rax, rcx and r11 across `syscall`, in the child too, so `f` and
+    /// `arg` arrive there in r12 and r13; the child starts with `rsp` at
+    /// `stack`, 16-byte aligned, so after `call` pushes its return address
+    /// `f` sees the alignment the ABI requires at a function's entry.
+    #[cfg(target_arch = "x86_64")]
+    pub unsafe fn clone(
+        flags: usize,
+        stack: *mut libc::c_void,
+        ctid: *mut libc::c_int,
+        f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+        arg: *mut libc::c_void,
+    ) -> isize {
+        let ret: isize;
+        // SAFETY (caller's): `stack` is the 16-byte aligned top of memory
+        // the child may use as its stack, `ctid` stays valid until the
+        // kernel clears it, and `f` with `arg` is safe to run there. The
+        // parent only falls through to `2:`; the child never leaves the
+        // block (exit after `f`, `ud2` if even that returned).
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r13",
+            "call r12",
+            "mov edi, eax",
+            "mov eax, 60", // SYS_exit, checked below
+            "syscall",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone as isize => ret,
+            in("rdi") flags,
+            in("rsi") stack,
+            in("rdx") 0usize,
+            in("r10") ctid,
+            in("r8") 0usize,
+            in("r12") f,
+            in("r13") arg,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+        ret
+    }
+
+    // The exit numbers written into the blocks above.
+    #[cfg(target_arch = "x86_64")]
+    const _: () = assert!(libc::SYS_exit == 60);
+    #[cfg(target_arch = "aarch64")]
+    const _: () = assert!(libc::SYS_exit == 93);
+
+    /// As on x86_64. aarch64 takes the arguments as flags, stack, parent
+    /// tid, TLS, child tid (x0 to x4), and the kernel keeps every register
+    /// but x0 across `svc`, in the child too, so `f` and `arg` arrive there
+    /// in x9 and x10; `stack` is 16-byte aligned, as `sp` must be.
+    #[cfg(target_arch = "aarch64")]
+    pub unsafe fn clone(
+        flags: usize,
+        stack: *mut libc::c_void,
+        ctid: *mut libc::c_int,
+        f: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+        arg: *mut libc::c_void,
+    ) -> isize {
+        let ret: isize;
+        // SAFETY (caller's): as on x86_64.
+        std::arch::asm!(
+            "svc 0",
+            "cbnz x0, 2f",
+            "mov x0, x10",
+            "blr x9",
+            "mov x8, 93", // SYS_exit, checked below
+            "svc 0",
+            "brk 0",
+            "2:",
+            in("x8") libc::SYS_clone,
+            inlateout("x0") flags as isize => ret,
+            in("x1") stack,
+            in("x2") 0usize,
+            in("x3") 0usize,
+            in("x4") ctid,
+            in("x9") f,
+            in("x10") arg,
+            options(nostack),
+        );
+        ret
+    }
 }
 
 /// The kernel's `struct sigaction`, which `rt_sigaction` reads: not libc's
@@ -435,24 +530,22 @@ impl Program {
         // kernel clears `tid` (the slot is not handed out again before, and
         // Drop leaks what a busy slot may still read). It runs on the
         // slot's own stack, under a guard page, with raw system calls only.
-        let pid = unsafe {
-            libc::clone(
-                child,
+        let r = unsafe {
+            raw::clone(
+                (libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD) as usize,
                 top,
-                libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD,
-                shared.cast(),
-                ptr::null_mut::<libc::pid_t>(),
-                ptr::null_mut::<libc::c_void>(),
                 tid.as_ptr(),
+                child,
+                shared.cast(),
             )
         };
-        let e = io::Error::last_os_error();
         // SAFETY: puts the server's mask back.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut()) };
-        if pid < 0 {
+        if r < 0 {
             tid.store(0, Ordering::Release);
-            return Err(e);
+            return Err(io::Error::from_raw_os_error(r.wrapping_neg() as i32));
         }
+        let pid = r as libc::pid_t;
         slot.pid = pid;
         self.trusted = true;
         Ok(pid)
