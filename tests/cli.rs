@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
+
 use common::{run, run_cmd, Server, TempDir};
 
 const USAGE: &str = "s6-ipcserver: usage: s6-ipcserver [ -1 ] [ -q | -Q | -v ] [ -d | -D ] [ -P | -p ] \
@@ -136,6 +139,28 @@ fn help_and_version_exit_zero() {
     let (status, out, _) = run(&["--version"]);
     assert_eq!(status.code(), Some(0));
     assert_eq!(out, format!("s6-ipcserver {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+/// A usage message written to a pipe nobody reads is an EPIPE, not a
+/// death by SIGPIPE: the exit code stays 100. (std's start-up, which
+/// main.rs skips, would ignore SIGPIPE; main does it itself. The child
+/// starts with SIGPIPE at its default: std's Command puts it back.)
+#[test]
+fn a_closed_stderr_does_not_turn_a_usage_error_into_sigpipe() {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both were just made by pipe(2) and are owned here only.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    let status = Command::new(common::bin())
+        .arg("-Z")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(write))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(100), "{status:?}");
 }
 
 /// -U: each of UID, GID, GIDLIST must be set and valid; the message names
