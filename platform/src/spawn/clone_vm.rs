@@ -474,6 +474,7 @@ impl Program {
     /// the first to free up.
     fn free_slot(&mut self) -> io::Result<usize> {
         let mut waits: u32 = 0;
+        let mut last_waited: Option<u64> = None;
         loop {
             for (i, s) in self.slots.iter().enumerate() {
                 if s.tid().load(Ordering::Acquire) == 0 {
@@ -494,10 +495,21 @@ impl Program {
                 }
             }
             // The oldest child is likely the next to exec; if it does not
-            // within a step (stopped, say), the next oldest, and so on.
-            let mut busy: Vec<usize> = (0..n).collect();
-            busy.sort_unstable_by_key(|&i| self.slots[i].seq);
-            wait_cleared(self.slots[busy[waits as usize % n]].tid());
+            // within a step (stopped, say), the next oldest, and so on,
+            // round again after the youngest. No allocation: this runs
+            // whenever the window is full.
+            let oldest_after = |after: Option<u64>| {
+                self.slots
+                    .iter()
+                    .filter(|s| after.map_or(true, |a| s.seq > a))
+                    .min_by_key(|s| s.seq)
+            };
+            // `n > 0` here (with no slot, one is made or `new`'s error
+            // returned above), so the second lookup always finds one.
+            if let Some(s) = oldest_after(last_waited).or_else(|| oldest_after(None)) {
+                last_waited = Some(s.seq);
+                wait_cleared(s.tid());
+            }
             waits = waits.saturating_add(1);
         }
     }
