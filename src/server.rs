@@ -13,7 +13,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use platform::credentials::{self, Credentials};
-use platform::signals::SignalPipe;
+use platform::signals::Signals;
 use platform::socket::{self, BindError, BindOptions, PeerAddr, RemoteAddr};
 use platform::spawn::{Environ, Program, Slot};
 
@@ -46,7 +46,7 @@ struct Server {
     cfg: Config,
     log: Log,
     listener: OwnedFd,
-    signals: SignalPipe,
+    signals: Signals,
     program: Program,
     env: Environ,
     vars: Vars,
@@ -109,7 +109,7 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         .map_err(|e| Error::sys(format!("unable to drop privileges: {}", e.step), e.source))?;
 
     let signals =
-        SignalPipe::install(&TRAPPED).map_err(|e| Error::sys("unable to trap signals", e))?;
+        Signals::install(&TRAPPED).map_err(|e| Error::sys("unable to trap signals", e))?;
     platform::signals::ignore_sigpipe().map_err(|e| Error::sys("unable to ignore SIGPIPE", e))?;
 
     let mut server = Server {
@@ -178,7 +178,7 @@ impl Server {
                 let n = self
                     .signals
                     .drain(&mut buf)
-                    .map_err(|e| Error::sys("unable to read the signal pipe", e))?
+                    .map_err(|e| Error::sys("unable to read the caught signals", e))?
                     .len();
                 for &signo in &buf[..n] {
                     if let Some(done) = self.on_signal(signo.into()) {
@@ -224,9 +224,7 @@ impl Server {
                 self.kill_children(&[Signal::SIGKILL]);
                 Some(self.exit())
             }
-            _ => Some(Err(Error::Bug(
-                "an untrapped signal reached the signal pipe",
-            ))),
+            _ => Some(Err(Error::Bug("an untrapped signal was read"))),
         }
     }
 

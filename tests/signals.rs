@@ -137,3 +137,53 @@ fn without_minus_v_signals_are_silent() {
     assert_eq!(server.wait_exit().code(), Some(0));
     assert!(server.lines().is_empty(), "{:?}", server.lines());
 }
+
+/// A parent that ignored SIGHUP and SIGCHLD and blocked SIGTERM changes
+/// nothing: the server still reaps its children and acts on each signal,
+/// and its children get none of them ignored or blocked.
+#[test]
+fn signals_the_parent_ignored_or_blocked_are_still_caught() {
+    if common::skip_unless_procfs("signals_the_parent_ignored_or_blocked_are_still_caught") {
+        return;
+    }
+    let script = "grep -E '^Sig(Blk|Ign):' /proc/self/status";
+    let mut server = Server::start_with(&["-v", "-P"], &["sh", "-c", script], |cmd| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec only async-signal-safe calls
+        // (signal, sigemptyset, sigaddset, sigprocmask) on local data.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            })
+        };
+    });
+    let out = String::from_utf8(server.request(b"")).unwrap();
+    let mask = |name: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {out:?}"));
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    assert_eq!(mask("SigBlk:"), 0, "the child's mask is empty: {out:?}");
+    for sig in [libc::SIGHUP, libc::SIGCHLD, libc::SIGTERM] {
+        assert_eq!(
+            mask("SigIgn:") & bit(sig),
+            0,
+            "signal {sig} ignored: {out:?}"
+        );
+    }
+    // SIGCHLD reaches the server: the child is reaped and logged.
+    server.wait_log("s6-ipcserver: info: end pid ");
+    server.signal(libc::SIGHUP);
+    server.wait_log("received SIGHUP");
+    server.signal(libc::SIGTERM);
+    assert_eq!(server.wait_exit().code(), Some(0));
+}

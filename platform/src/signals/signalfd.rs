@@ -1,0 +1,79 @@
+//! The caught signals stay blocked and are read from a `signalfd`.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use nix::sys::signal::{sigaction, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+
+use crate::cvt;
+
+/// Signals read at once; more wait for the next read.
+const BATCH: usize = 16;
+
+pub struct Signals {
+    fd: OwnedFd,
+}
+
+impl Signals {
+    /// Blocks `signals`, puts them at their default disposition (so that
+    /// one the server's parent ignored is not ignored by its children, who
+    /// inherit an ignored signal across `execve`) and opens a `signalfd`
+    /// for them. A blocked signal is queued even where its default is to
+    /// ignore it (SIGCHLD), so none is lost.
+    pub fn install(signals: &[Signal]) -> io::Result<Signals> {
+        let set: SigSet = signals.iter().copied().collect();
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+            .map_err(io::Error::from)?;
+        for &sig in signals {
+            let action = SigAction::new(SigHandler::SigDfl, super::flags_for(sig), SigSet::empty());
+            // SAFETY: the default disposition installs no code.
+            unsafe { sigaction(sig, &action) }.map_err(io::Error::from)?;
+        }
+        // SAFETY: `set` is a valid signal set; the new descriptor is owned
+        // by the `OwnedFd` at once.
+        let fd = cvt(unsafe {
+            libc::signalfd(-1, set.as_ref(), libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+        })?;
+        // SAFETY: a descriptor just opened and owned by no one else.
+        Ok(Signals {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Reads the pending signals into `buf` and returns their numbers.
+    pub fn drain<'a>(&self, buf: &'a mut [u8; 64]) -> io::Result<&'a [u8]> {
+        // SAFETY: `signalfd_siginfo` is plain integers; zero is valid.
+        let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { mem::zeroed() };
+        // SAFETY: `infos` is a live writable buffer of the stated size.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                infos.as_mut_ptr().cast(),
+                mem::size_of_val(&infos),
+            )
+        };
+        let n = match cvt(n) {
+            // The kernel returns whole records only.
+            Ok(n) => n as usize / mem::size_of::<libc::signalfd_siginfo>(),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                0
+            }
+            Err(e) => return Err(e),
+        };
+        let mut len = 0;
+        for (slot, info) in buf.iter_mut().zip(&infos[..n]) {
+            // Signal numbers are below 65 and fit.
+            *slot = info.ssi_signo as u8;
+            len += 1;
+        }
+        Ok(&buf[..len])
+    }
+}
