@@ -240,7 +240,7 @@ fn extra_sections(name: &str) -> Roff {
     para(
         &mut r,
         [roman(
-            "The socket file is left in place on exit; the next start with -d replaces it.",
+            "They act even when the server's parent left them ignored or blocked; children get none of them ignored or blocked. The socket file is left in place on exit; the next start with -d replaces it.",
         )],
     );
 
