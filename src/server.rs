@@ -136,6 +136,10 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         platform::fd::notify_and_close_stdout(&line)
             .map_err(|e| Error::sys("unable to write the readiness line to stdout", e))?;
     }
+    // Children that ended before the signals were trapped (inherited from
+    // whatever ran in this process before the exec) sent a SIGCHLD that is
+    // gone: reap them now, not at the next one.
+    server.reap();
     server.event_loop()
 }
 

@@ -187,3 +187,35 @@ fn signals_the_parent_ignored_or_blocked_are_still_caught() {
     server.signal(libc::SIGTERM);
     assert_eq!(server.wait_exit().code(), Some(0));
 }
+
+/// A child that ended before the server trapped SIGCHLD (inherited from
+/// whatever ran in the process before its exec) is reaped at start, not
+/// left a zombie until the first connection ends.
+#[test]
+fn a_zombie_inherited_across_exec_is_reaped_at_start() {
+    if common::skip_unless_procfs("a_zombie_inherited_across_exec_is_reaped_at_start") {
+        return;
+    }
+    let server = Server::start_with(&[], &["true"], |cmd| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec only async-signal-safe calls (fork,
+        // _exit, nanosleep); the grandchild only exits.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::fork() == 0 {
+                    libc::_exit(0);
+                }
+                // Long enough for the grandchild to be a zombie at exec.
+                let t = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 200_000_000,
+                };
+                libc::nanosleep(&t, std::ptr::null_mut());
+                Ok(())
+            })
+        };
+    });
+    eventually("no child of the server left", || {
+        common::children_of(server.pid()).is_empty()
+    });
+}

@@ -19,8 +19,10 @@ impl Signals {
     /// Blocks `signals`, puts them at their default disposition (so that
     /// one the server's parent ignored is not ignored by its children, who
     /// inherit an ignored signal across `execve`) and opens a `signalfd`
-    /// for them. A blocked signal is queued even where its default is to
-    /// ignore it (SIGCHLD), so none is lost.
+    /// for them. From then on a blocked signal is queued even where its
+    /// default is to ignore it (SIGCHLD). One already pending from before
+    /// is discarded by the default disposition (POSIX), which is why the
+    /// server reaps once after this.
     pub fn install(signals: &[Signal]) -> io::Result<Signals> {
         let set: SigSet = signals.iter().copied().collect();
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
@@ -45,7 +47,8 @@ impl Signals {
         self.fd.as_fd()
     }
 
-    /// Reads the pending signals into `buf` and returns their numbers.
+    /// Reads the pending signals into `buf` and returns their numbers,
+    /// lowest number first (the kernel's order, not that of arrival).
     pub fn drain<'a>(&self, buf: &'a mut [u8; 64]) -> io::Result<&'a [u8]> {
         // SAFETY: `signalfd_siginfo` is plain integers; zero is valid.
         let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { mem::zeroed() };

@@ -34,24 +34,26 @@ pub const MECHANISM: &str = "clone(CLONE_VM)";
 /// waits too, and the connections queue in the listen backlog, first come
 /// first served, instead of as runnable children that the scheduler
 /// serves in no particular order. When the window is full, the server
-/// waits until half of it is free, then fills it again: one wake-up for
-/// several execs rather than one for each. ci/bench, 16 clients of
-/// /bin/true on 2 CPUs, ratios to the C server (README, Performance): with
-/// no window, 1.17-1.20 x its connections/s and 1.00 x its p99 latency;
-/// with this one, about 1.15 x and 0.65 x; two per CPU waking up for every
-/// exec, 1.12-1.14 x and 0.6 x; waiting for every exec (vfork), 0.92-1.00 x.
+/// sleeps until half of it is free (or for one wait step), then fills it
+/// again: one wake-up for several execs rather than one for each.
+/// ci/bench, 16 clients of /bin/true on 2 CPUs, ratios to the C server
+/// (README, Performance): with no window, 1.17-1.20 x its connections/s
+/// and 1.00-1.03 x its p99 latency; with this one, 1.15-1.16 x and
+/// 0.74-0.76 x (three full runs); two per CPU waking up for every exec,
+/// 1.10-1.13 x and 0.70 x; waiting for every exec (vfork), 0.92-1.00 x.
 ///
-/// Slots are made as needed, up to the window; beyond it, up to
-/// `MAX_SLOTS`, only when all have stayed busy for `GROW_AFTER` wait steps,
-/// as when children are stopped before their exec (SIGSTOP cannot be
-/// blocked), so that they cannot hold up the server for good. Past that
-/// the server waits, one step at a time, for a slot to free up.
+/// A child that lets `GROW_AFTER` wait steps pass without reaching its
+/// exec is stuck (stopped before its exec, say: SIGSTOP cannot be
+/// blocked): its slot stops counting toward the window and is no longer
+/// waited on, and new slots are made in its place, up to `MAX_SLOTS` in
+/// all, so that stuck children cannot hold up the server for good. Past
+/// that the server waits, one step at a time, for a slot to free up.
 const PER_CPU: usize = 4;
 const MIN_WINDOW: usize = 2;
 const MAX_SLOTS: usize = 64;
-/// Wait steps with every slot busy after which one more slot is made: a
-/// runnable child reaches its exec in well under that, even on a loaded
-/// machine.
+/// Wait steps a child may let pass before its exec until it counts as
+/// stuck: a runnable child reaches its exec in well under that (10 ms),
+/// even on a loaded machine.
 const GROW_AFTER: u32 = 10;
 /// The child's stack, rounded up to whole pages. It runs a few raw system
 /// calls: a page would do.
@@ -270,6 +272,9 @@ struct Slot {
     /// The last child started on this slot, and when (`Program::spawns`).
     pid: libc::pid_t,
     seq: u64,
+    /// Wait steps this child has let pass without reaching its exec; at
+    /// `GROW_AFTER` it counts as stuck (see `PER_CPU`).
+    stalls: u32,
 }
 
 impl Slot {
@@ -296,6 +301,7 @@ impl Slot {
             env: EnvBlock::default(),
             pid: 0,
             seq: 0,
+            stalls: 0,
         };
         // The stack grows down into the guard page, which faults.
         // SAFETY: the first page of the mapping made just above.
@@ -317,6 +323,12 @@ impl Slot {
         // `Shared` (see there) for as long as `self`; the reference covers
         // the atomic only, never `launch`.
         unsafe { &(*self.shared()).tid }
+    }
+
+    /// Busy with a child that has not reached its exec for `GROW_AFTER`
+    /// wait steps: stopped, most likely.
+    fn stuck(&self) -> bool {
+        self.stalls >= GROW_AFTER
     }
 
     fn err(&self) -> &AtomicI32 {
@@ -362,7 +374,7 @@ pub struct Program {
     /// Filling the window again after such a wait: free slots are used
     /// until none is left.
     refill: bool,
-    /// Spawns so far, to find the oldest busy slot.
+    /// Spawns so far, to order the busy slots by age.
     spawns: u64,
     /// Children whose `execve` failed, not yet reaped.
     failed: Vec<(libc::pid_t, i32)>,
@@ -485,30 +497,34 @@ impl Program {
         }
     }
 
-    /// A slot no child uses: a free one or a new one up to the window;
-    /// when the window is full, once `batch` slots are free (or a wait
-    /// step has passed); past `GROW_AFTER` steps, a new one (see
-    /// `PER_CPU`).
+    /// A slot no child uses: a free one or a new one while the window is
+    /// not full; when it is full, once `batch` slots are free, or after a
+    /// wait step, or while refilling (see `PER_CPU`).
     fn free_slot(&mut self) -> io::Result<usize> {
-        let mut waits: u32 = 0;
+        let mut waited = false;
         loop {
             let mut free = None;
             let mut nfree = 0;
-            for (i, s) in self.slots.iter().enumerate() {
+            let mut stuck = 0;
+            for (i, s) in self.slots.iter_mut().enumerate() {
                 if s.tid().load(Ordering::Acquire) == 0 {
+                    s.stalls = 0;
                     free.get_or_insert(i);
                     nfree += 1;
+                } else if s.stuck() {
+                    stuck += 1;
                 }
             }
             let n = self.slots.len();
+            // Stuck children do not count toward the window.
+            let open = n - stuck < self.window;
             if let Some(i) = free {
-                if n < self.window || self.refill || nfree >= self.batch || waits > 0 {
+                if open || self.refill || nfree >= self.batch || waited {
                     self.refill = nfree > 1;
                     Self::harvest(&self.slots[i], &mut self.failed, &mut self.trusted);
                     return Ok(i);
                 }
-            }
-            if n < self.window || (waits >= GROW_AFTER && n < MAX_SLOTS) {
+            } else if open && n < MAX_SLOTS {
                 match Slot::new(self.page) {
                     Ok(s) => {
                         self.slots.push(s);
@@ -520,30 +536,37 @@ impl Program {
                 }
             }
             self.wait_for_batch(nfree);
-            waits = waits.saturating_add(1);
+            waited = true;
         }
     }
 
     /// Sleeps until the busy child whose exec would make `batch` slots
     /// free has exec'd (children exec roughly in the order they were
-    /// started), or for one wait step. No allocation: this runs whenever
-    /// the window is full.
-    fn wait_for_batch(&self, nfree: usize) {
-        let mut seqs = [0u64; MAX_SLOTS];
+    /// started), or for one wait step, which counts against that child.
+    /// Stuck children are waited on only when every busy one is. No
+    /// allocation: this runs whenever the window is full.
+    fn wait_for_batch(&mut self, nfree: usize) {
+        let mut order = [(0u64, 0usize); MAX_SLOTS];
         let mut busy = 0;
-        for s in &self.slots {
-            if s.tid().load(Ordering::Acquire) != 0 && busy < MAX_SLOTS {
-                seqs[busy] = s.seq;
-                busy += 1;
+        for stuck in [false, true] {
+            for (i, s) in self.slots.iter().enumerate() {
+                if busy < MAX_SLOTS && s.stuck() == stuck && s.tid().load(Ordering::Acquire) != 0 {
+                    order[busy] = (s.seq, i);
+                    busy += 1;
+                }
+            }
+            if busy > 0 {
+                break;
             }
         }
         if busy == 0 {
             return;
         }
         let nth = self.batch.saturating_sub(nfree).clamp(1, busy) - 1;
-        let (_, &mut seq, _) = seqs[..busy].select_nth_unstable(nth);
-        if let Some(s) = self.slots.iter().find(|s| s.seq == seq) {
-            wait_cleared(s.tid());
+        let (_, &mut (_, i), _) = order[..busy].select_nth_unstable(nth);
+        let slot = &mut self.slots[i];
+        if wait_cleared(slot.tid()) == Waited::TimedOut {
+            slot.stalls = slot.stalls.saturating_add(1);
         }
     }
 
@@ -684,12 +707,20 @@ fn window() -> usize {
     cpus.saturating_mul(PER_CPU).clamp(MIN_WINDOW, MAX_SLOTS)
 }
 
+#[derive(PartialEq)]
+enum Waited {
+    /// Woken, or the word had already changed, or a signal came.
+    Woken,
+    /// A whole wait step passed with the child still before its exec.
+    TimedOut,
+}
+
 /// Sleeps until the kernel clears `tid` (its child has exec'd or exited),
 /// or for `WAIT_STEP_NS` at most.
-fn wait_cleared(tid: &AtomicI32) {
+fn wait_cleared(tid: &AtomicI32) -> Waited {
     let seen = tid.load(Ordering::Acquire);
     if seen == 0 {
-        return;
+        return Waited::Woken;
     }
     let step = libc::timespec {
         tv_sec: 0,
@@ -699,7 +730,7 @@ fn wait_cleared(tid: &AtomicI32) {
     // while it still holds `seen`, for at most the relative timeout `step`;
     // the kernel wakes it when it clears the word. Every error (changed,
     // timed out, interrupted) just means "look again".
-    unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_futex,
             tid.as_ptr(),
@@ -708,6 +739,11 @@ fn wait_cleared(tid: &AtomicI32) {
             &step as *const libc::timespec,
         )
     };
+    if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
+        Waited::TimedOut
+    } else {
+        Waited::Woken
+    }
 }
 
 /// The child, on borrowed memory: signals to default, the connection on
