@@ -38,8 +38,8 @@ pub const MECHANISM: &str = "clone(CLONE_VM)";
 /// again: one wake-up for several execs rather than one for each.
 /// ci/bench, 16 clients of /bin/true on 2 CPUs, ratios to the C server
 /// (README, Performance): with no window, 1.17-1.20 x its connections/s
-/// and 1.00-1.03 x its p99 latency; with this one, 1.15-1.16 x and
-/// 0.74-0.76 x (three full runs); two per CPU waking up for every exec,
+/// and 1.00-1.03 x its p99 latency; with this one, 1.15-1.17 x and
+/// 0.71-0.76 x (five full runs); two per CPU waking up for every exec,
 /// 1.10-1.13 x and 0.70 x; waiting for every exec (vfork), 0.92-1.00 x.
 ///
 /// A child that lets `GROW_AFTER` wait steps pass without reaching its
