@@ -854,3 +854,111 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { raw::syscall4(libc::SYS_exit_group, 127, 0, 0, 0) };
     127
 }
+
+/// The window's policy, on slots marked busy by hand (no child runs: a busy
+/// slot's tid word is set to a fake tid that nothing clears). Each wait
+/// step is a real 1 ms futex timeout.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(window: usize) -> Program {
+        let mut p = Program::new(&[OsString::from("/bin/true")]).unwrap();
+        p.window = window;
+        p.batch = (window / 2).max(1);
+        p
+    }
+
+    /// Makes `n` slots, all busy, started in order (seq 0 oldest).
+    fn busy_slots(p: &mut Program, n: usize) {
+        for seq in 0..n {
+            let i = p.free_slot().unwrap();
+            let s = &mut p.slots[i];
+            s.tid().store(1, Ordering::Release);
+            s.seq = seq as u64;
+            p.spawns = seq as u64 + 1;
+        }
+    }
+
+    fn free(p: &Program, seqs: &[u64]) {
+        for s in &p.slots {
+            if seqs.contains(&s.seq) {
+                s.tid().store(0, Ordering::Release);
+            }
+        }
+    }
+
+    fn stalls(p: &Program) -> Vec<u32> {
+        let mut v: Vec<_> = p.slots.iter().map(|s| (s.seq, s.stalls)).collect();
+        v.sort();
+        v.into_iter().map(|(_, n)| n).collect()
+    }
+
+    #[test]
+    fn slots_are_made_up_to_the_window_then_waited_for_by_halves() {
+        let mut p = program(8);
+        busy_slots(&mut p, 8);
+        assert_eq!(p.slots.len(), 8);
+        // Full: the wait is on the child whose exec frees half the window
+        // (the fourth oldest), and one step that passes counts against it.
+        p.wait_for_batch(0);
+        assert_eq!(stalls(&p), [0, 0, 0, 1, 0, 0, 0, 0]);
+        // With one slot free already, on the third oldest of the others.
+        free(&p, &[0]);
+        p.wait_for_batch(1);
+        assert_eq!(stalls(&p), [0, 0, 0, 2, 0, 0, 0, 0]);
+        for s in &p.slots {
+            s.tid().store(0, Ordering::Release);
+        }
+    }
+
+    #[test]
+    fn a_full_window_waits_for_half_of_it_then_refills() {
+        let mut p = program(8);
+        busy_slots(&mut p, 8);
+        // Half free: taken at once, and the others too (refilling), with
+        // no wait step and no new slot.
+        free(&p, &[0, 1, 2, 3]);
+        for seq in 8..12 {
+            let i = p.free_slot().unwrap();
+            assert!(p.slots[i].seq <= 3);
+            p.slots[i].tid().store(1, Ordering::Release);
+            p.slots[i].seq = seq;
+        }
+        assert_eq!(p.slots.len(), 8);
+        assert_eq!(stalls(&p), [0; 8]);
+        // One free, not refilling: one wait step first (on the busy child
+        // whose exec would make four free: the third oldest, seq 7), then
+        // the free slot is taken.
+        free(&p, &[4]);
+        let i = p.free_slot().unwrap();
+        assert_eq!(p.slots[i].seq, 4);
+        assert_eq!(stalls(&p), [0, 0, 0, 1, 0, 0, 0, 0]);
+        for s in &p.slots {
+            s.tid().store(0, Ordering::Release);
+        }
+    }
+
+    #[test]
+    fn stuck_children_stop_counting_toward_the_window() {
+        let mut p = program(4);
+        busy_slots(&mut p, 4);
+        // Nothing execs: every step counts against the same child until it
+        // is stuck, then a new slot is made in its place.
+        let i = p.free_slot().unwrap();
+        assert_eq!(i, 4);
+        assert_eq!(p.slots.len(), 5);
+        assert_eq!(p.slots.iter().filter(|s| s.stuck()).count(), 1);
+        // A stuck slot that frees up counts again, from zero.
+        p.slots[i].tid().store(1, Ordering::Release);
+        p.slots[i].seq = 4;
+        let stuck = p.slots.iter().position(|s| s.stuck()).unwrap();
+        p.slots[stuck].tid().store(0, Ordering::Release);
+        assert_eq!(p.free_slot().unwrap(), stuck);
+        assert_eq!(p.slots[stuck].stalls, 0);
+        // Leave no fake busy slot for Drop to leak.
+        for s in &p.slots {
+            s.tid().store(0, Ordering::Release);
+        }
+    }
+}
