@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use platform::credentials::{self, Credentials};
 use platform::signals::Signals;
 use platform::socket::{self, BindError, BindOptions, PeerAddr, RemoteAddr};
-use platform::spawn::{Environ, Program, Slot};
+use platform::spawn::{self, Environ, Program, StandbyVars, Taken, STANDBY_UIDS};
 
 use crate::cli::Config;
 use crate::error::Error;
@@ -34,14 +34,6 @@ const TRAPPED: [Signal; 5] = [
     Signal::SIGABRT,
 ];
 
-/// The per-connection environment variables, prepared once.
-struct Vars {
-    euid: Slot,
-    egid: Slot,
-    connnum: Slot,
-    path: Slot,
-}
-
 struct Server {
     cfg: Config,
     log: Log,
@@ -49,13 +41,19 @@ struct Server {
     signals: Signals,
     program: Program,
     env: Environ,
-    vars: Vars,
+    /// The per-connection environment variables, prepared once.
+    vars: StandbyVars,
     table: ConnectionTable,
     peer: PeerAddr,
     /// Accepting is paused until then after a resource shortage.
     backoff_until: Option<Instant>,
     /// Whether the current resource shortage was already logged.
     shortage_logged: bool,
+    /// Arming a standby child failed; the server accepts itself until a
+    /// spawn of its own works again.
+    arm_failed: bool,
+    /// A standby child took a connection: accept what queued behind it.
+    drain: bool,
 }
 
 /// Sets up everything and serves until a terminating signal.
@@ -77,7 +75,7 @@ pub fn run(cfg: Config) -> Result<(), Error> {
     let proto = env.slot("PROTO");
     env.set(proto, b"IPC")
         .map_err(|_| Error::Bug("PROTO value"))?;
-    let vars = Vars {
+    let vars = StandbyVars {
         euid: env.slot("IPCREMOTEEUID"),
         egid: env.slot("IPCREMOTEEGID"),
         connnum: env.slot("IPCCONNNUM"),
@@ -124,6 +122,8 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         peer: PeerAddr::default(),
         backoff_until: None,
         shortage_logged: false,
+        arm_failed: false,
+        drain: false,
     };
     server.log.info(format_args!(
         "starting - listening on {}",
@@ -159,25 +159,42 @@ impl Server {
             if self.backoff_until.is_some_and(|t| now >= t) {
                 self.backoff_until = None;
             }
-            let accepting = self.table.live() < self.cfg.maxconn && self.backoff_until.is_none();
+            if self.may_arm() {
+                self.arm();
+            }
+            let armed = self.program.standby_fd().is_some();
+            let accepting =
+                !armed && self.table.live() < self.cfg.maxconn && self.backoff_until.is_none();
             let timeout = match self.backoff_until {
                 Some(t) => PollTimeout::try_from(t - now).unwrap_or(PollTimeout::MAX),
                 None => PollTimeout::NONE,
             };
-            let (sig_ready, conn_ready) = {
+            let (sig_ready, conn_ready, report_ready) = {
+                // The second descriptor is the listener, or, while a
+                // standby child waits on it, what that child reports on.
+                let second = match self.program.standby_fd() {
+                    Some(fd) => fd,
+                    None => self.listener.as_fd(),
+                };
                 let mut fds = [
                     PollFd::new(self.signals.fd(), PollFlags::POLLIN),
-                    PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(second, PollFlags::POLLIN),
                 ];
-                let n = if accepting { 2 } else { 1 };
+                let n = if accepting || armed { 2 } else { 1 };
                 match poll(&mut fds[..n], timeout) {
                     Ok(_) => {}
                     Err(Errno::EINTR) => continue,
                     Err(e) => return Err(Error::sys("unable to poll", e.into())),
                 }
                 let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), accepting && ready(&fds[1]))
+                let second = n == 2 && ready(&fds[1]);
+                (ready(&fds[0]), accepting && second, armed && second)
             };
+            // A report first: a child that took a connection is in the
+            // table before its exit is reaped.
+            if report_ready {
+                self.take_report();
+            }
             if sig_ready {
                 let n = self
                     .signals
@@ -190,7 +207,12 @@ impl Server {
                     }
                 }
             }
-            if conn_ready {
+            // After a standby child took a connection, the server takes
+            // what queued behind it itself (many clients at once: one
+            // wake-up for all of them), and arms the next standby child
+            // once the backlog is empty.
+            let drain = std::mem::take(&mut self.drain) && self.backoff_until.is_none();
+            if conn_ready || drain {
                 self.accept_all();
             }
         }
@@ -200,14 +222,17 @@ impl Server {
     fn on_signal(&mut self, signo: i32) -> Option<Result<(), Error>> {
         match Signal::try_from(signo) {
             Ok(Signal::SIGCHLD) => {
+                self.take_report();
                 self.reap();
                 None
             }
             Ok(Signal::SIGTERM) => {
                 self.log.info(format_args!("received SIGTERM, quitting"));
+                self.disarm();
                 Some(self.exit())
             }
             Ok(Signal::SIGHUP) => {
+                self.take_report();
                 self.log.info(format_args!(
                     "received SIGHUP, sending SIGTERM+SIGCONT to all connections"
                 ));
@@ -218,6 +243,7 @@ impl Server {
                 self.log.info(format_args!(
                     "received SIGQUIT, sending SIGTERM+SIGCONT to all connections and quitting"
                 ));
+                self.disarm();
                 self.kill_children(&[Signal::SIGTERM, Signal::SIGCONT]);
                 Some(self.exit())
             }
@@ -225,6 +251,7 @@ impl Server {
                 self.log.info(format_args!(
                     "received SIGABRT, sending SIGKILL to all connections and quitting"
                 ));
+                self.disarm();
                 self.kill_children(&[Signal::SIGKILL]);
                 Some(self.exit())
             }
@@ -262,6 +289,11 @@ impl Server {
             };
             // A slot is free: accepting can resume at once.
             self.backoff_until = None;
+            // The standby child, whose report (if it made one before it
+            // exited) comes first.
+            if let Some(report) = self.program.standby_reaped(pid.as_raw()) {
+                self.on_report(report);
+            }
             // A program that passed the check at spawn time but could not be
             // executed after all (it changed in between) is reported now.
             if let Some(e) = self.program.take_failure(pid.as_raw()) {
@@ -271,6 +303,7 @@ impl Server {
                 ));
             }
             if let Some(uid) = self.table.remove(pid.as_raw()) {
+                self.program.standby_ended(uid);
                 if self.log.verbose() {
                     let uid = Id(self.cfg.lookup.then_some(uid));
                     self.log
@@ -278,6 +311,75 @@ impl Server {
                     self.status();
                 }
             }
+        }
+    }
+
+    /// Whether a standby child may take the next connection: it can do
+    /// all that the server would, only when credentials are looked up, no
+    /// allow line is logged, there is room, and no uid is at its limit (so
+    /// none can be denied: counts only fall until the child reports), for
+    /// at most `STANDBY_UIDS` uids.
+    fn may_arm(&self) -> bool {
+        if !spawn::STANDBY
+            || self.arm_failed
+            || self.program.standby_fd().is_some()
+            || !self.cfg.lookup
+            || self.log.verbose()
+            || self.backoff_until.is_some()
+            || self.table.live() >= self.cfg.maxconn
+        {
+            return false;
+        }
+        let mut uids = 0;
+        for (_, count) in self.table.per_uid() {
+            uids += 1;
+            if uids > STANDBY_UIDS || count >= self.cfg.localmaxconn {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn arm(&mut self) {
+        let r = self.program.arm(
+            self.listener.as_fd(),
+            &mut self.env,
+            &self.vars,
+            self.table.per_uid(),
+        );
+        // The server accepts itself instead; a failure to spawn, if that
+        // is what it was, is logged then, for the connection it concerns.
+        self.arm_failed = r.is_err();
+    }
+
+    /// Takes the standby child's report, if it has made one.
+    fn take_report(&mut self) {
+        if let Some(report) = self.program.standby_report() {
+            self.on_report(report);
+        }
+    }
+
+    fn on_report(&mut self, report: Taken) {
+        match report {
+            Taken::Connection { pid, uid, .. } => {
+                self.shortage_logged = false;
+                self.table.insert(pid, uid);
+                self.drain = true;
+            }
+            Taken::CredentialsFailed(e) => {
+                self.log
+                    .warn(format_args!("unable to get the client's credentials: {e}"));
+            }
+            Taken::AcceptFailed(e) => self.accept_failed(&e),
+        }
+    }
+
+    /// Calls the standby child off; one that took a connection already is
+    /// one of the connections from now on (SIGQUIT and SIGABRT reach it).
+    fn disarm(&mut self) {
+        self.take_report();
+        if let Some(pid) = self.program.disarm() {
+            self.table.insert(pid, ANONYMOUS);
         }
     }
 
@@ -297,20 +399,23 @@ impl Server {
                         Errno::EINTR | Errno::ECONNABORTED | Errno::EPROTO
                     ) => {}
                 Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS, ENOMEM...: retrying now would
-                    // spin. Pause until a child exits or a moment passes,
-                    // and say so once per episode.
-                    if !self.shortage_logged {
-                        self.log.warn(format_args!(
-                            "unable to accept, pausing until a connection ends: {e}"
-                        ));
-                        self.shortage_logged = true;
-                    }
-                    self.backoff_until = Some(Instant::now() + BACKOFF);
+                    self.accept_failed(&e);
                     return;
                 }
             }
         }
+    }
+
+    /// EMFILE, ENFILE, ENOBUFS, ENOMEM...: retrying now would spin. Pause
+    /// until a child exits or a moment passes, and say so once per episode.
+    fn accept_failed(&mut self, e: &std::io::Error) {
+        if !self.shortage_logged {
+            self.log.warn(format_args!(
+                "unable to accept, pausing until a connection ends: {e}"
+            ));
+            self.shortage_logged = true;
+        }
+        self.backoff_until = Some(Instant::now() + BACKOFF);
     }
 
     /// One connection: look up, count, spawn, close.
@@ -344,6 +449,7 @@ impl Server {
         }
         match self.program.spawn(conn.as_fd(), &mut self.env) {
             Ok(pid) => {
+                self.arm_failed = false;
                 let n = self.table.insert(pid, uid);
                 if self.log.verbose() {
                     let (u, g) = ids(creds);

@@ -78,6 +78,11 @@ impl ConnectionTable {
         Some(uid)
     }
 
+    /// Each uid with children, and how many.
+    pub fn per_uid(&self) -> impl Iterator<Item = (libc::uid_t, u32)> + '_ {
+        self.per_uid.iter().map(|(&uid, &n)| (uid, n))
+    }
+
     pub fn pids(&self) -> impl Iterator<Item = libc::pid_t> + '_ {
         self.children.keys().copied()
     }

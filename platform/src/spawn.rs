@@ -52,6 +52,85 @@ pub use backend::Program;
 /// The name of the spawn mechanism in this build.
 pub const MECHANISM: &str = backend::MECHANISM;
 
+/// Whether this build can keep a standby child on the listener, which
+/// takes the next connection itself (`Program::arm`: clone_vm.rs). Where
+/// it cannot, `arm` fails with `Unsupported` and the rest are no-ops. The
+/// child reads SO_PEERCRED, the credentials backend wherever clone_vm is
+/// built (Linux), unless the fallback is forced.
+pub const STANDBY: bool = backend::STANDBY && crate::credentials::SUPPORTED;
+
+/// Uids a standby child can count connections for (see `Program::arm`).
+pub const STANDBY_UIDS: usize = 32;
+
+/// The per-connection variables a standby child sets itself.
+pub struct StandbyVars {
+    pub euid: Slot,
+    pub egid: Slot,
+    pub connnum: Slot,
+    pub path: Slot,
+}
+
+/// What a standby child did with the connection it was armed for.
+#[derive(Debug)]
+pub enum Taken {
+    /// It accepted one and runs the program on it: from the client
+    /// `uid`:`gid`, with `connnum` connections of that uid (this one too).
+    Connection {
+        pid: libc::pid_t,
+        uid: libc::uid_t,
+        gid: libc::gid_t,
+        connnum: u32,
+    },
+    /// `accept` failed (for lack of descriptors, say); it exited.
+    AcceptFailed(io::Error),
+    /// The client's credentials could not be read; it closed the
+    /// connection and exited.
+    CredentialsFailed(io::Error),
+}
+
+/// The standby API where there is no standby child.
+#[cfg(any(
+    feature = "std-command-spawn",
+    target_os = "android",
+    not(all(
+        target_os = "linux",
+        any(target_env = "gnu", target_env = "musl"),
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(feature = "posix-spawn")
+    ))
+))]
+mod no_standby {
+    use std::io;
+    use std::os::fd::BorrowedFd;
+
+    use super::{Environ, Program, StandbyVars, Taken};
+
+    impl Program {
+        pub fn arm(
+            &mut self,
+            _listener: BorrowedFd<'_>,
+            _env: &mut Environ,
+            _vars: &StandbyVars,
+            _counts: impl Iterator<Item = (libc::uid_t, u32)>,
+        ) -> io::Result<libc::pid_t> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        pub fn standby_fd(&self) -> Option<BorrowedFd<'_>> {
+            None
+        }
+        pub fn standby_report(&mut self) -> Option<Taken> {
+            None
+        }
+        pub fn standby_ended(&mut self, _uid: libc::uid_t) {}
+        pub fn standby_reaped(&mut self, _pid: libc::pid_t) -> Option<Taken> {
+            None
+        }
+        pub fn disarm(&mut self) -> Option<libc::pid_t> {
+            None
+        }
+    }
+}
+
 fn cstring(bytes: Vec<u8>, what: &str) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
         io::Error::new(

@@ -357,8 +357,18 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
-/// The pids whose parent is `ppid`.
+/// The pids whose parent is `ppid`, but for a standby child: for a server,
+/// its connections.
 pub fn children_of(ppid: i32) -> Vec<i32> {
+    let standby = standby_child(ppid);
+    all_children_of(ppid)
+        .into_iter()
+        .filter(|&pid| Some(pid) != standby)
+        .collect()
+}
+
+/// Every child of `ppid`, a standby child too.
+pub fn all_children_of(ppid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
@@ -377,6 +387,26 @@ pub fn children_of(ppid: i32) -> Vec<i32> {
         }
     }
     out
+}
+
+/// The server's standby child, if it has one: a child still running the
+/// server's own executable (not exec'd yet), asleep (state S) on the
+/// listener. Connection children exec at once; at most one child stands by.
+pub fn standby_child(server: i32) -> Option<i32> {
+    let exe = |pid: i32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let server_exe = exe(server)?;
+    all_children_of(server).into_iter().find(|&pid| {
+        let asleep = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('S')
+            })
+            .unwrap_or(false);
+        asleep && exe(pid).as_ref() == Some(&server_exe)
+    })
 }
 
 /// The descriptors a process has open, as fd numbers.

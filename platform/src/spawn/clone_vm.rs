@@ -19,14 +19,17 @@
 use std::ffi::{CString, OsString};
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::ptr;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
-use super::{c_argv, EnvBlock, Environ};
+use super::{c_argv, EnvBlock, Environ, StandbyVars, Taken, STANDBY_UIDS};
 
 pub const MECHANISM: &str = "clone(CLONE_VM)";
+
+/// This backend can keep a standby child (see [`Program::arm`]).
+pub const STANDBY: bool = true;
 
 /// Children between `clone` and `execve` at once (each holds a launch
 /// slot until its exec) are limited to a window of four per CPU: a child
@@ -75,14 +78,27 @@ const NEXT_PATH: [libc::c_int; 5] = [
 
 /// Raw system calls: no `errno`, which the child shares with the server.
 mod raw {
-    #[cfg(target_arch = "x86_64")]
     pub unsafe fn syscall4(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+        // SAFETY (caller's): as for `syscall5`; the fifth argument register
+        // holds 0, which a system call of four arguments does not read.
+        syscall5(n, a, b, c, d, 0)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    pub unsafe fn syscall5(
+        n: libc::c_long,
+        a: usize,
+        b: usize,
+        c: usize,
+        d: usize,
+        e: usize,
+    ) -> isize {
         let ret: isize;
         // SAFETY (caller's): the arguments are valid for system call `n`.
         std::arch::asm!(
             "syscall",
             inlateout("rax") n as isize => ret,
-            in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+            in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d, in("r8") e,
             lateout("rcx") _, lateout("r11") _,
             options(nostack),
         );
@@ -90,14 +106,21 @@ mod raw {
     }
 
     #[cfg(target_arch = "aarch64")]
-    pub unsafe fn syscall4(n: libc::c_long, a: usize, b: usize, c: usize, d: usize) -> isize {
+    pub unsafe fn syscall5(
+        n: libc::c_long,
+        a: usize,
+        b: usize,
+        c: usize,
+        d: usize,
+        e: usize,
+    ) -> isize {
         let ret: isize;
         // SAFETY (caller's): the arguments are valid for system call `n`.
         std::arch::asm!(
             "svc 0",
             in("x8") n,
             inlateout("x0") a as isize => ret,
-            in("x1") b, in("x2") c, in("x3") d,
+            in("x1") b, in("x2") c, in("x3") d, in("x4") e,
             options(nostack),
         );
         ret
@@ -243,7 +266,52 @@ struct Launch {
     nreset: usize,
     /// Into the slot's own `EnvBlock`.
     envp: *const *const libc::c_char,
+    /// For a standby child (see [`Program::arm`]); `listener` is -1 for
+    /// any other child, which runs on `fd`.
+    standby: StandbyLaunch,
 }
+
+/// What a standby child needs besides a `Launch`: where to accept, whom to
+/// tell, and where the per-connection values go.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct StandbyLaunch {
+    listener: libc::c_int,
+    /// An eventfd the child adds 1 to once it has written its report.
+    notify: libc::c_int,
+    /// The server: if it is gone by the time the child has asked for
+    /// SIGKILL on its parent's death, the child exits.
+    ppid: libc::pid_t,
+    /// Where the values of IPCREMOTEEUID, IPCREMOTEEGID, IPCCONNNUM and
+    /// IPCREMOTEPATH start in the slot's environment, each followed by
+    /// room for `ROOM[i]` bytes and a NUL.
+    values: [*mut u8; 4],
+}
+
+impl StandbyLaunch {
+    const NONE: StandbyLaunch = StandbyLaunch {
+        listener: -1,
+        notify: -1,
+        ppid: 0,
+        values: [ptr::null_mut(); 4],
+    };
+}
+
+/// The room each standby value has: a u32 in decimal (three of them),
+/// then a peer address as IPCREMOTEPATH shows it (`sun_path`'s size).
+const ROOM: [usize; 4] = [10, 10, 10, SUN_PATH];
+const SUN_PATH: usize = 108;
+
+/// `Shared::state`, for a standby child. Not one: 0.
+const ARMED: u32 = 1;
+/// It accepted (or failed to): no longer cancellable; a report follows.
+const BUSY: u32 = 2;
+/// Its report says it took a connection and goes on to its exec.
+const TAKEN: u32 = 3;
+/// Its report says `accept` (step 1) or the credentials (step 2) failed.
+const FAILED: u32 = 4;
+/// The server called it off before it accepted anything.
+const CANCELLED: u32 = 5;
 
 /// The memory a child shares with the server, at the top of its slot's
 /// mapping. All zeroes (a fresh mapping) is a valid value.
@@ -256,6 +324,27 @@ struct Shared {
     /// The errno of a failed `execve`: written by the child before it
     /// exits, taken back to 0 by the server.
     err: AtomicI32,
+    standby: StandbyShared,
+}
+
+/// What a standby child and the server share besides `Shared`'s words:
+/// atomics only, so both sides may hold references to it.
+#[repr(C)]
+struct StandbyShared {
+    /// ARMED, BUSY..., or 0 for a child that is not a standby one.
+    state: AtomicU32,
+    /// The report, written by the child before it stores TAKEN or FAILED
+    /// (Release), read by the server after it loads them (Acquire).
+    uid: AtomicU32,
+    gid: AtomicU32,
+    connnum: AtomicU32,
+    fail_step: AtomicU32,
+    fail_errno: AtomicI32,
+    /// The server's live connections per uid when it armed the child,
+    /// `nuids` of them; the server takes one off when a connection ends.
+    nuids: AtomicU32,
+    uids: [AtomicU32; STANDBY_UIDS],
+    counts: [AtomicU32; STANDBY_UIDS],
 }
 
 /// `Shared`, rounded up so that the stack below it is 16-byte aligned.
@@ -275,6 +364,9 @@ struct Slot {
     /// Wait steps this child has let pass without reaching its exec; at
     /// `GROW_AFTER` it counts as stuck (see `PER_CPU`).
     stalls: u32,
+    /// Its child is the standby one and has not reported yet: it counts
+    /// neither toward the window nor as stuck, and is never waited on.
+    standby: bool,
 }
 
 impl Slot {
@@ -302,6 +394,7 @@ impl Slot {
             pid: 0,
             seq: 0,
             stalls: 0,
+            standby: false,
         };
         // The stack grows down into the guard page, which faults.
         // SAFETY: the first page of the mapping made just above.
@@ -334,6 +427,11 @@ impl Slot {
     fn err(&self) -> &AtomicI32 {
         // SAFETY: as in `tid`.
         unsafe { &(*self.shared()).err }
+    }
+
+    fn sb(&self) -> &StandbyShared {
+        // SAFETY: as in `tid`; `StandbyShared` is all atomics.
+        unsafe { &(*self.shared()).standby }
     }
 }
 
@@ -378,6 +476,10 @@ pub struct Program {
     spawns: u64,
     /// Children whose `execve` failed, not yet reaped.
     failed: Vec<(libc::pid_t, i32)>,
+    /// The slot of the standby child, until its report is taken.
+    standby: Option<usize>,
+    /// The eventfd standby children report through, made at the first.
+    notify: Option<OwnedFd>,
 }
 
 impl Program {
@@ -427,6 +529,8 @@ impl Program {
             refill: false,
             spawns: 0,
             failed: Vec::new(),
+            standby: None,
+            notify: None,
         })
     }
 
@@ -509,14 +613,16 @@ impl Program {
             for (i, s) in self.slots.iter_mut().enumerate() {
                 if s.tid().load(Ordering::Acquire) == 0 {
                     s.stalls = 0;
+                    s.standby = false;
                     free.get_or_insert(i);
                     nfree += 1;
-                } else if s.stuck() {
+                } else if s.stuck() || s.standby {
                     stuck += 1;
                 }
             }
             let n = self.slots.len();
-            // Stuck children do not count toward the window.
+            // Stuck children, and the standby one, do not count toward the
+            // window.
             let open = n - stuck < self.window;
             if let Some(i) = free {
                 if open || self.refill || nfree >= self.batch || waited {
@@ -550,7 +656,11 @@ impl Program {
         let mut busy = 0;
         for stuck in [false, true] {
             for (i, s) in self.slots.iter().enumerate() {
-                if busy < MAX_SLOTS && s.stuck() == stuck && s.tid().load(Ordering::Acquire) != 0 {
+                if busy < MAX_SLOTS
+                    && !s.standby
+                    && s.stuck() == stuck
+                    && s.tid().load(Ordering::Acquire) != 0
+                {
                     order[busy] = (s.seq, i);
                     busy += 1;
                 }
@@ -572,25 +682,58 @@ impl Program {
 
     /// Starts the program on `conn` with `env`; returns its pid.
     pub fn spawn(&mut self, conn: BorrowedFd<'_>, env: &mut Environ) -> io::Result<libc::pid_t> {
+        self.prepare()?;
+        let i = self.free_slot()?;
+        env.render();
+        self.start(i, conn.as_raw_fd(), env, None)
+    }
+
+    fn prepare(&mut self) -> io::Result<()> {
         if !self.trusted {
             self.check()?;
         }
         if !self.reset_known {
             self.find_reset();
         }
-        let i = self.free_slot()?;
+        Ok(())
+    }
+
+    /// Starts a child on the free slot `i` with `env`, rendered: on `fd`,
+    /// or as a standby child (listener, eventfd, where the values go in
+    /// the rendering).
+    fn start(
+        &mut self,
+        i: usize,
+        fd: libc::c_int,
+        env: &mut Environ,
+        standby: Option<(libc::c_int, libc::c_int, [usize; 4])>,
+    ) -> io::Result<libc::pid_t> {
         let slot = &mut self.slots[i];
         // The slot is free: no child reads anything of it until `clone`.
-        env.render();
         mem::swap(&mut slot.env, &mut env.rendered);
+        let standby = match standby {
+            None => StandbyLaunch::NONE,
+            Some((listener, notify, at)) => {
+                // The rendering's strings do not move from here on (the slot
+                // owns them and leaves them alone while its child runs).
+                let base = slot.env.strings.as_mut_ptr();
+                StandbyLaunch {
+                    listener,
+                    notify,
+                    ppid: std::process::id() as libc::pid_t,
+                    values: at.map(|o| base.wrapping_add(o)),
+                }
+            }
+        };
         let launch = Launch {
-            fd: conn.as_raw_fd(),
+            fd,
             argv: self.argv_ptrs.as_ptr(),
             paths: self.path_ptrs.as_ptr(),
             npaths: self.path_ptrs.len(),
             reset: self.reset.as_ptr(),
             nreset: self.reset.len(),
             envp: slot.env.ptrs.as_ptr(),
+            standby,
         };
         let shared = slot.shared();
         // SAFETY: `shared` is valid and aligned (see `Slot::shared`), and no
@@ -653,8 +796,196 @@ impl Program {
     }
 }
 
+impl Environ {
+    /// Sets each of `slots` to `room` placeholder bytes, renders, and
+    /// returns where each value starts in `rendered.strings`, for a
+    /// standby child to write its own values (and a NUL) there.
+    fn render_with_room(&mut self, slots: [super::Slot; 4], room: [usize; 4]) -> [usize; 4] {
+        for (slot, room) in slots.iter().zip(room) {
+            let var = &mut self.vars[slot.0];
+            var.buf.truncate(var.name_len + 1);
+            var.buf.resize(var.name_len + 1 + room, b'0');
+            var.buf.push(0);
+            var.set = true;
+        }
+        self.render();
+        let mut at = [0; 4];
+        let mut next = self.base.len();
+        for (k, v) in self.vars.iter().enumerate().filter(|(_, v)| v.set) {
+            if let Some(j) = slots.iter().position(|s| s.0 == k) {
+                at[j] = next + v.name_len + 1;
+            }
+            next += v.buf.len();
+        }
+        at
+    }
+}
+
+/// The standby child (see [`Program::arm`]).
+impl Program {
+    /// Starts a standby child, which waits on `listener` (non-blocking)
+    /// for the next connection, then does for it, in the child, what the
+    /// server does before `spawn`: it accepts, reads the client's
+    /// credentials, sets `vars` in its own copy of `env` (IPCCONNNUM from
+    /// `counts`, the live connections per uid, at most [`STANDBY_UIDS`]),
+    /// reports through [`Program::standby_fd`], and runs the program. The
+    /// connection is then served without a `clone` or a wake-up of the
+    /// server on its way. Returns the child's pid.
+    ///
+    /// The server keeps the standby child's counts current with
+    /// [`Program::standby_ended`], takes its report with
+    /// [`Program::standby_report`], tells it apart at reap time with
+    /// [`Program::standby_reaped`], and calls it off with
+    /// [`Program::disarm`].
+    pub fn arm(
+        &mut self,
+        listener: BorrowedFd<'_>,
+        env: &mut Environ,
+        vars: &StandbyVars,
+        counts: impl Iterator<Item = (libc::uid_t, u32)>,
+    ) -> io::Result<libc::pid_t> {
+        if self.standby.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a standby child is armed already",
+            ));
+        }
+        self.prepare()?;
+        let notify = match &self.notify {
+            Some(fd) => fd.as_raw_fd(),
+            None => {
+                // SAFETY: creates a new descriptor; no memory is passed.
+                let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: `fd` was just made and is owned by nobody else.
+                self.notify
+                    .insert(unsafe { OwnedFd::from_raw_fd(fd) })
+                    .as_raw_fd()
+            }
+        };
+        let i = self.free_slot()?;
+        let sb = self.slots[i].sb();
+        let mut n = 0;
+        for (uid, count) in counts {
+            if n == STANDBY_UIDS {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "too many uids for a standby child",
+                ));
+            }
+            sb.uids[n].store(uid, Ordering::Relaxed);
+            sb.counts[n].store(count, Ordering::Relaxed);
+            n += 1;
+        }
+        sb.nuids.store(n as u32, Ordering::Relaxed);
+        sb.state.store(ARMED, Ordering::Release);
+        let at = env.render_with_room([vars.euid, vars.egid, vars.connnum, vars.path], ROOM);
+        let pid = self.start(i, -1, env, Some((listener.as_raw_fd(), notify, at)))?;
+        self.slots[i].standby = true;
+        self.standby = Some(i);
+        Ok(pid)
+    }
+
+    /// Readable once the standby child has a report, while there is one.
+    pub fn standby_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.standby?;
+        self.notify.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// The standby child's report, once it has made one; that ends its
+    /// standby (arm another).
+    pub fn standby_report(&mut self) -> Option<Taken> {
+        if let Some(fd) = &self.notify {
+            let mut n: u64 = 0;
+            // SAFETY: reads 8 bytes into `n`; the eventfd is non-blocking,
+            // and when it holds nothing (EAGAIN) there is nothing to do.
+            unsafe { libc::read(fd.as_raw_fd(), ptr::addr_of_mut!(n).cast(), 8) };
+        }
+        let i = self.standby?;
+        let slot = &mut self.slots[i];
+        let sb = slot.sb();
+        let report = match sb.state.load(Ordering::Acquire) {
+            TAKEN => Taken::Connection {
+                pid: slot.pid,
+                uid: sb.uid.load(Ordering::Relaxed),
+                gid: sb.gid.load(Ordering::Relaxed),
+                connnum: sb.connnum.load(Ordering::Relaxed),
+            },
+            FAILED => {
+                let e = io::Error::from_raw_os_error(sb.fail_errno.load(Ordering::Relaxed));
+                if sb.fail_step.load(Ordering::Relaxed) == 1 {
+                    Taken::AcceptFailed(e)
+                } else {
+                    Taken::CredentialsFailed(e)
+                }
+            }
+            _ => return None,
+        };
+        slot.standby = false;
+        self.standby = None;
+        Some(report)
+    }
+
+    /// A connection of `uid` ended: the standby child counts it no more.
+    pub fn standby_ended(&mut self, uid: libc::uid_t) {
+        let Some(i) = self.standby else { return };
+        let sb = self.slots[i].sb();
+        let n = (sb.nuids.load(Ordering::Relaxed) as usize).min(STANDBY_UIDS);
+        if let Some(k) = sb.uids[..n]
+            .iter()
+            .position(|u| u.load(Ordering::Relaxed) == uid)
+        {
+            // Never below 0, even if the server's and the child's view of
+            // a count ever differed.
+            let _ = sb.counts[k]
+                .fetch_update(Ordering::Release, Ordering::Relaxed, |c| c.checked_sub(1));
+        }
+    }
+
+    /// `pid` was reaped. If it was the standby child, its standby ends,
+    /// with its report if it made one before it exited.
+    pub fn standby_reaped(&mut self, pid: libc::pid_t) -> Option<Taken> {
+        let i = self.standby?;
+        if self.slots[i].pid != pid {
+            return None;
+        }
+        let report = self.standby_report();
+        self.slots[i].standby = false;
+        self.standby = None;
+        report
+    }
+
+    /// Calls the standby child off: it is killed unless it has accepted a
+    /// connection already, in which case its pid is returned (it goes on
+    /// to run the program, or fails and exits by itself).
+    pub fn disarm(&mut self) -> Option<libc::pid_t> {
+        let i = self.standby.take()?;
+        let slot = &mut self.slots[i];
+        slot.standby = false;
+        match slot.sb().state.compare_exchange(
+            ARMED,
+            CANCELLED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                // SAFETY: a signal to our own child, which has not accepted
+                // anything and is not reaped (this is its slot).
+                unsafe { libc::kill(slot.pid, libc::SIGKILL) };
+                None
+            }
+            Err(TAKEN | BUSY) => Some(slot.pid),
+            Err(_) => None,
+        }
+    }
+}
+
 impl Drop for Program {
     fn drop(&mut self) {
+        // A standby child left armed would go on accepting for no server.
+        self.disarm();
         // A child still before its exec reads its slot and `Program`'s
         // strings, and may stay there indefinitely (stopped, say): waiting
         // for it could hang the server, and freeing would let it read freed
@@ -762,6 +1093,22 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     // the server wrote before `clone` and leaves alone until this child
     // execs or exits. Copied out once, as plain data.
     let l: Launch = unsafe { ptr::read(ptr::addr_of!((*shared).launch)) };
+    let fd = if l.standby.listener < 0 {
+        l.fd
+    } else {
+        // SAFETY: as for `launch`; `standby` is all atomics, which the
+        // server only reads or changes atomically.
+        let sb = unsafe { &*ptr::addr_of!((*shared).standby) };
+        match stand_by(&l.standby, sb) {
+            Some(fd) => {
+                flush_pending();
+                fd
+            }
+            // SAFETY: ends this child only; an accepted connection, if
+            // any, is closed with it.
+            None => unsafe { raw::syscall4(libc::SYS_exit_group, 0, 0, 0, 0) as libc::c_int },
+        }
+    };
     let dfl = KernelSigaction {
         handler: 0, // SIG_DFL
         flags: 0,
@@ -789,7 +1136,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: descriptor operations on this child's own descriptor
         // table (a copy: no CLONE_FILES); errors leave it as it was.
         unsafe {
-            if l.fd == target {
+            if fd == target {
                 // Already in place: only close-on-exec must go.
                 raw::syscall4(
                     libc::SYS_fcntl,
@@ -799,7 +1146,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
                     0,
                 );
             } else {
-                raw::syscall4(libc::SYS_dup3, l.fd as usize, target as usize, 0, 0);
+                raw::syscall4(libc::SYS_dup3, fd as usize, target as usize, 0, 0);
             }
         }
     }
@@ -853,6 +1200,252 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: ends this child only (its own thread group).
     unsafe { raw::syscall4(libc::SYS_exit_group, 127, 0, 0, 0) };
     127
+}
+
+/// A standby child's wait and report, under the same rules as `child`:
+/// returns the accepted connection, with the values set in the
+/// environment and the server told, or `None` if the child is to exit
+/// (called off, the server gone, or a failure it has reported).
+fn stand_by(s: &StandbyLaunch, sb: &StandbyShared) -> Option<libc::c_int> {
+    // Killed with the server, rather than left accepting for nobody; and
+    // if the server died before this, its pid is gone from getppid().
+    // SAFETY: prctl and getppid with plain integer arguments.
+    unsafe {
+        raw::syscall4(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG as usize,
+            libc::SIGKILL as usize,
+            0,
+            0,
+        );
+        if raw::syscall4(libc::SYS_getppid, 0, 0, 0, 0) != s.ppid as isize {
+            return None;
+        }
+    }
+    // SAFETY: all zeroes is a valid sockaddr_un.
+    let mut addr: libc::sockaddr_un = unsafe { mem::zeroed() };
+    let mut len: libc::socklen_t;
+    let accepted = loop {
+        let mut pfd = libc::pollfd {
+            fd: s.listener,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd on our stack, no timeout, no signal mask.
+        unsafe { raw::syscall4(libc::SYS_ppoll, ptr::addr_of_mut!(pfd) as usize, 1, 0, 0) };
+        len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        // SAFETY: `addr` and `len` are writable locals of the sizes given.
+        let r = unsafe {
+            raw::syscall4(
+                libc::SYS_accept4,
+                s.listener as usize,
+                ptr::addr_of_mut!(addr) as usize,
+                ptr::addr_of_mut!(len) as usize,
+                libc::SOCK_CLOEXEC as usize,
+            )
+        };
+        if r >= 0 {
+            break Ok(r as libc::c_int);
+        }
+        match r.wrapping_neg() as libc::c_int {
+            // Another process took it, the client gave up, or a signal
+            // came (a stop and a continue): wait again.
+            libc::EAGAIN | libc::EINTR | libc::ECONNABORTED | libc::EPROTO => {}
+            e => break Err(e),
+        }
+    };
+    // From here on the server can no longer call this child off.
+    if sb
+        .state
+        .compare_exchange(ARMED, BUSY, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return None;
+    }
+    let fd = match accepted {
+        Ok(fd) => fd,
+        Err(e) => return report_failure(s, sb, 1, e),
+    };
+    // SAFETY: prctl with integer arguments: the program must not die with
+    // the server, as no child of a C s6-ipcserver does.
+    unsafe { raw::syscall4(libc::SYS_prctl, libc::PR_SET_PDEATHSIG as usize, 0, 0, 0) };
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut clen = mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `clen` are writable locals of the sizes given.
+    let r = unsafe {
+        raw::syscall5(
+            libc::SYS_getsockopt,
+            fd as usize,
+            libc::SOL_SOCKET as usize,
+            libc::SO_PEERCRED as usize,
+            ptr::addr_of_mut!(cred) as usize,
+            ptr::addr_of_mut!(clen) as usize,
+        )
+    };
+    if r < 0 {
+        return report_failure(s, sb, 2, r.wrapping_neg() as libc::c_int);
+    }
+    let n = (sb.nuids.load(Ordering::Acquire) as usize).min(STANDBY_UIDS);
+    let mut count = 0;
+    for (u, c) in sb.uids.iter().zip(sb.counts.iter()).take(n) {
+        if u.load(Ordering::Relaxed) == cred.uid {
+            count = c.load(Ordering::Acquire);
+        }
+    }
+    let connnum = count.wrapping_add(1);
+    let [euid_at, egid_at, connnum_at, path_at] = s.values;
+    // SAFETY: each value place has room for ROOM bytes and a NUL, in this
+    // child's own copy of the environment (see `StandbyLaunch`).
+    unsafe {
+        put_u32(euid_at, cred.uid);
+        put_u32(egid_at, cred.gid);
+        put_u32(connnum_at, connnum);
+        put_path(path_at, &addr, len);
+    }
+    sb.uid.store(cred.uid, Ordering::Relaxed);
+    sb.gid.store(cred.gid, Ordering::Relaxed);
+    sb.connnum.store(connnum, Ordering::Relaxed);
+    sb.state.store(TAKEN, Ordering::Release);
+    notify(s.notify);
+    Some(fd)
+}
+
+fn report_failure(
+    s: &StandbyLaunch,
+    sb: &StandbyShared,
+    step: u32,
+    errno: libc::c_int,
+) -> Option<libc::c_int> {
+    sb.fail_step.store(step, Ordering::Relaxed);
+    sb.fail_errno.store(errno, Ordering::Relaxed);
+    sb.state.store(FAILED, Ordering::Release);
+    notify(s.notify);
+    None
+}
+
+fn notify(eventfd: libc::c_int) {
+    let one: u64 = 1;
+    // SAFETY: writes the 8 bytes of `one`; a full counter (EAGAIN) still
+    // leaves the eventfd readable, which is all the server needs.
+    unsafe {
+        raw::syscall4(
+            libc::SYS_write,
+            eventfd as usize,
+            ptr::addr_of!(one) as usize,
+            8,
+            0,
+        )
+    };
+}
+
+/// `v` in decimal, then a NUL.
+///
+/// # Safety
+/// `at` has room for 11 bytes.
+unsafe fn put_u32(at: *mut u8, v: u32) {
+    let mut digits: usize = 1;
+    let mut t = v;
+    while t >= 10 {
+        t /= 10;
+        digits = digits.wrapping_add(1);
+    }
+    let mut v = v;
+    let mut k = digits;
+    while k > 0 {
+        k = k.wrapping_sub(1);
+        at.wrapping_add(k).write(b'0'.wrapping_add((v % 10) as u8));
+        v /= 10;
+    }
+    at.wrapping_add(digits).write(0);
+}
+
+/// The peer address as the server shows it in IPCREMOTEPATH (see
+/// `PeerAddr::remote` and `Server::set_env`): empty when unnamed, a path up
+/// to its first NUL, or an abstract name as '@' then the name with '@' for
+/// each NUL; then a NUL.
+///
+/// # Safety
+/// `at` has room for `SUN_PATH` + 1 bytes.
+unsafe fn put_path(at: *mut u8, addr: &libc::sockaddr_un, len: libc::socklen_t) {
+    let offset = mem::size_of::<libc::sa_family_t>();
+    let plen = (len as usize).saturating_sub(offset).min(SUN_PATH);
+    let src = addr.sun_path.as_ptr().cast::<u8>();
+    let mut k = 0;
+    if plen > 0 && src.read() == 0 {
+        at.write(b'@');
+        k = 1;
+        while k < plen {
+            let c = src.wrapping_add(k).read();
+            at.wrapping_add(k).write(if c == 0 { b'@' } else { c });
+            k = k.wrapping_add(1);
+        }
+    } else {
+        while k < plen && src.wrapping_add(k).read() != 0 {
+            at.wrapping_add(k).write(src.wrapping_add(k).read());
+            k = k.wrapping_add(1);
+        }
+    }
+    at.wrapping_add(k).write(0);
+}
+
+/// Discards the signals sent to this child while it stood by (to the
+/// server's process group, say): blocked, they would reach the program as
+/// soon as its mask is emptied, though they were not meant for it. Setting
+/// a signal to SIG_IGN drops it; its action is then put back.
+fn flush_pending() {
+    let mut pending: u64 = 0;
+    // SAFETY: `pending` is a kernel signal set on our stack.
+    let r = unsafe {
+        raw::syscall4(
+            libc::SYS_rt_sigpending,
+            ptr::addr_of_mut!(pending) as usize,
+            KERNEL_SIGSET,
+            0,
+            0,
+        )
+    };
+    if r != 0 || pending == 0 {
+        return;
+    }
+    let ign = KernelSigaction {
+        handler: 1, // SIG_IGN
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..NSIG {
+        if pending & 1u64.wrapping_shl(sig.wrapping_sub(1) as u32) == 0 {
+            continue;
+        }
+        let mut old = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: kernel sigactions on our stack; SIGKILL and SIGSTOP just
+        // fail.
+        unsafe {
+            raw::syscall4(
+                libc::SYS_rt_sigaction,
+                sig,
+                ptr::addr_of!(ign) as usize,
+                ptr::addr_of_mut!(old) as usize,
+                KERNEL_SIGSET,
+            );
+            raw::syscall4(
+                libc::SYS_rt_sigaction,
+                sig,
+                ptr::addr_of!(old) as usize,
+                0,
+                KERNEL_SIGSET,
+            );
+        }
+    }
 }
 
 /// The window's policy, on slots marked busy by hand (no child runs: a busy

@@ -12,6 +12,9 @@ use std::process::{Command, Stdio};
 
 use super::{c_argv, Environ};
 
+/// No standby child here (see spawn.rs).
+pub const STANDBY: bool = false;
+
 pub const MECHANISM: &str = "std::process::Command";
 
 pub struct Program {

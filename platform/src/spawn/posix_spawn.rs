@@ -10,6 +10,9 @@ use std::ptr;
 
 use super::{c_argv, Environ};
 
+/// No standby child here (see spawn.rs).
+pub const STANDBY: bool = false;
+
 pub const MECHANISM: &str = "posix_spawn";
 
 /// File actions that put one descriptor on fds 0 and 1.
