@@ -243,6 +243,19 @@ fn extra_sections(name: &str) -> Roff {
             "They act even when the server's parent left them ignored or blocked; children get none of them ignored or blocked. The socket file is left in place on exit; the next start with -d replaces it.",
         )],
     );
+    para(
+        &mut r,
+        [roman(
+            "On Linux (x86_64 and aarch64), unless -v or -P is given, one more child of the server, \
+             shown under the server's own name, waits on the socket for the next client and serves it itself, \
+             exactly as the server would (same checks, same environment), so that a lone client \
+             is served without waking the server; the server accepts itself when clients queue up, \
+             when a uid has reached its -C limit or more than 32 uids are connected, and whenever it logs each connection (-v). \
+             That child is not a connection: SIGHUP leaves it alone, it is killed when \
+             the server exits or dies unless it has taken a client, and signals sent to it while \
+             it waits are dropped, not passed on to prog.",
+        )],
+    );
 
     r.control("SH", ["EXIT STATUS"]);
     item(
