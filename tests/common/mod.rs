@@ -357,14 +357,19 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
-/// The pids whose parent is `ppid`, but for a standby child: for a server,
-/// its connections.
+/// The pids whose parent is `ppid`, but for those still running the
+/// parent's own executable: for a server, its connections (a standby child
+/// has not exec'd, and a connection's child execs at once).
 pub fn children_of(ppid: i32) -> Vec<i32> {
-    let standby = standby_child(ppid);
+    let parent = exe(ppid);
     all_children_of(ppid)
         .into_iter()
-        .filter(|&pid| Some(pid) != standby)
+        .filter(|&pid| parent.is_none() || exe(pid) != parent)
         .collect()
+}
+
+fn exe(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
 }
 
 /// Every child of `ppid`, a standby child too.
@@ -390,23 +395,13 @@ pub fn all_children_of(ppid: i32) -> Vec<i32> {
 }
 
 /// The server's standby child, if it has one: a child still running the
-/// server's own executable (not exec'd yet), asleep (state S) on the
-/// listener. Connection children exec at once; at most one child stands by.
+/// server's own executable (it has not exec'd). Connection children exec
+/// at once; at most one child stands by.
 pub fn standby_child(server: i32) -> Option<i32> {
-    let exe = |pid: i32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let server_exe = exe(server)?;
-    all_children_of(server).into_iter().find(|&pid| {
-        let asleep = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('S')
-            })
-            .unwrap_or(false);
-        asleep && exe(pid).as_ref() == Some(&server_exe)
-    })
+    all_children_of(server)
+        .into_iter()
+        .find(|&pid| exe(pid).as_ref() == Some(&server_exe))
 }
 
 /// The descriptors a process has open, as fd numbers.
