@@ -1093,22 +1093,6 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     // the server wrote before `clone` and leaves alone until this child
     // execs or exits. Copied out once, as plain data.
     let l: Launch = unsafe { ptr::read(ptr::addr_of!((*shared).launch)) };
-    let fd = if l.standby.listener < 0 {
-        l.fd
-    } else {
-        // SAFETY: as for `launch`; `standby` is all atomics, which the
-        // server only reads or changes atomically.
-        let sb = unsafe { &*ptr::addr_of!((*shared).standby) };
-        match stand_by(&l.standby, sb) {
-            Some(fd) => {
-                flush_pending();
-                fd
-            }
-            // SAFETY: ends this child only; an accepted connection, if
-            // any, is closed with it.
-            None => unsafe { raw::syscall4(libc::SYS_exit_group, 0, 0, 0, 0) as libc::c_int },
-        }
-    };
     let dfl = KernelSigaction {
         handler: 0, // SIG_DFL
         flags: 0,
@@ -1132,6 +1116,24 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         };
         i = i.wrapping_add(1);
     }
+    // A standby child has its signals at their defaults before it waits,
+    // one system call fewer once a client is there.
+    let fd = if l.standby.listener < 0 {
+        l.fd
+    } else {
+        // SAFETY: as for `launch`; `standby` is all atomics, which the
+        // server only reads or changes atomically.
+        let sb = unsafe { &*ptr::addr_of!((*shared).standby) };
+        match stand_by(&l.standby, sb) {
+            Some(fd) => {
+                flush_pending();
+                fd
+            }
+            // SAFETY: ends this child only; an accepted connection, if
+            // any, is closed with it.
+            None => unsafe { raw::syscall4(libc::SYS_exit_group, 0, 0, 0, 0) as libc::c_int },
+        }
+    };
     for target in [0, 1] {
         // SAFETY: descriptor operations on this child's own descriptor
         // table (a copy: no CLONE_FILES); errors leave it as it was.
@@ -1527,6 +1529,28 @@ mod tests {
         let i = p.free_slot().unwrap();
         assert_eq!(p.slots[i].seq, 4);
         assert_eq!(stalls(&p), [0, 0, 0, 1, 0, 0, 0, 0]);
+        for s in &p.slots {
+            s.tid().store(0, Ordering::Release);
+        }
+    }
+
+    #[test]
+    fn the_standby_slot_is_neither_counted_nor_waited_on() {
+        let mut p = program(4);
+        busy_slots(&mut p, 4);
+        p.slots[0].standby = true;
+        // Three of four count: a new slot at once, no wait step taken.
+        let i = p.free_slot().unwrap();
+        assert_eq!((i, p.slots.len()), (4, 5));
+        assert_eq!(stalls(&p), [0; 5]);
+        // Full again: the wait is on the others, never on the standby one.
+        p.slots[i].tid().store(1, Ordering::Release);
+        p.slots[i].seq = 4;
+        for _ in 0..3 {
+            p.wait_for_batch(0);
+        }
+        assert_eq!(p.slots[0].stalls, 0, "the standby child is not waited on");
+        assert_eq!(stalls(&p).iter().sum::<u32>(), 3);
         for s in &p.slots {
             s.tid().store(0, Ordering::Release);
         }
