@@ -344,24 +344,6 @@ mod lookup {
         assert_eq!(&line, b"1\n", "counts drop when children exit");
     }
 
-    /// Runs `s6-ipcclient` as uid/gid 65534 against the server; returns
-    /// what the server's child wrote.
-    fn request_as_nobody(server: &Server) -> Vec<u8> {
-        std::fs::set_permissions(server.dir.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        // s6-ipcclient's client cannot half-close (fds 6 and 7 are one
-        // socket): it sends a line, which the server's child may wait for.
-        let out = std::process::Command::new("timeout")
-            .args(["10", "s6-ipcclient"])
-            .arg(&server.path)
-            .args(["sh", "-c", "echo >&7; cat <&6"])
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .expect("run s6-ipcclient (Debian package s6)");
-        out.stdout
-    }
-
     #[test]
     fn another_uid_is_seen_as_such() {
         if common::skip_unless_root("another_uid_is_seen_as_such") {
@@ -375,7 +357,7 @@ mod lookup {
                 "read x; echo $IPCREMOTEEUID:$IPCREMOTEEGID:$IPCCONNNUM",
             ],
         );
-        assert_eq!(request_as_nobody(&server), b"65534:65534:1\n");
+        assert_eq!(common::request_as_nobody(&server), b"65534:65534:1\n");
     }
 
     #[test]
@@ -394,7 +376,7 @@ mod lookup {
         );
         // Another uid still gets in while the first is held.
         if common::is_root() {
-            assert_eq!(request_as_nobody(&server), b"served\n");
+            assert_eq!(common::request_as_nobody(&server), b"served\n");
         }
         drop(first);
     }
