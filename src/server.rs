@@ -26,6 +26,10 @@ use crate::table::{ConnectionTable, ANONYMOUS};
 /// (EMFILE, ENFILE, ENOBUFS...), unless a child exits first.
 const BACKOFF: Duration = Duration::from_millis(100);
 
+/// How often the server looks at a standby child that has not reported
+/// (see `check_standby`), in milliseconds.
+const STANDBY_CHECK_MS: u16 = 1000;
+
 const TRAPPED: [Signal; 5] = [
     Signal::SIGCHLD,
     Signal::SIGTERM,
@@ -54,6 +58,9 @@ struct Server {
     arm_failed: bool,
     /// A standby child took a connection: accept what queued behind it.
     drain: bool,
+    /// Checks in a row that found a client waiting and the standby child
+    /// still waiting too (see `check_standby`).
+    standby_stalls: u32,
 }
 
 /// Sets up everything and serves until a terminating signal.
@@ -124,6 +131,7 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         shortage_logged: false,
         arm_failed: false,
         drain: false,
+        standby_stalls: 0,
     };
     server.log.info(format_args!(
         "starting - listening on {}",
@@ -167,6 +175,8 @@ impl Server {
                 !armed && self.table.live() < self.cfg.maxconn && self.backoff_until.is_none();
             let timeout = match self.backoff_until {
                 Some(t) => PollTimeout::try_from(t - now).unwrap_or(PollTimeout::MAX),
+                // While a standby child waits, look at it now and then.
+                None if armed => PollTimeout::from(STANDBY_CHECK_MS),
                 None => PollTimeout::NONE,
             };
             let (sig_ready, conn_ready, report_ready) = {
@@ -194,6 +204,9 @@ impl Server {
             // table before its exit is reaped.
             if report_ready {
                 self.take_report();
+            }
+            if armed && !report_ready && !sig_ready {
+                self.check_standby();
             }
             if sig_ready {
                 let n = self
@@ -265,8 +278,11 @@ impl Server {
     }
 
     fn kill_children(&self, signals: &[Signal]) {
+        // A standby child that has accepted but not reported yet is one of
+        // the connections already.
+        let accepted = self.program.standby_accepted();
         for &sig in signals {
-            for pid in self.table.pids() {
+            for pid in self.table.pids().chain(accepted) {
                 // A child that already exited and is not reaped yet is fine.
                 let _ = kill(Pid::from_raw(pid), sig);
             }
@@ -287,8 +303,6 @@ impl Server {
                     break;
                 }
             };
-            // A slot is free: accepting can resume at once.
-            self.backoff_until = None;
             // The standby child, whose report (if it made one before it
             // exited) comes first.
             if let Some(report) = self.program.standby_reaped(pid.as_raw()) {
@@ -303,6 +317,10 @@ impl Server {
                 ));
             }
             if let Some(uid) = self.table.remove(pid.as_raw()) {
+                // A connection ended, so a slot is free: accepting can
+                // resume at once. (Not for a standby child that exited
+                // after a failed accept: that would end its backoff.)
+                self.backoff_until = None;
                 self.program.standby_ended(uid);
                 if self.log.verbose() {
                     let uid = Id(self.cfg.lookup.then_some(uid));
@@ -371,6 +389,31 @@ impl Server {
                     .warn(format_args!("unable to get the client's credentials: {e}"));
             }
             Taken::AcceptFailed(e) => self.accept_failed(&e),
+        }
+    }
+
+    /// A standby child that leaves a client waiting through two checks in a
+    /// row is stuck (stopped: SIGSTOP cannot be blocked). It is killed, and
+    /// the server accepts itself until a spawn of its own works again, as
+    /// after a failed arm.
+    fn check_standby(&mut self) {
+        let pending = {
+            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
+            matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        };
+        if !(pending && self.program.standby_waiting()) {
+            self.standby_stalls = 0;
+            return;
+        }
+        self.standby_stalls += 1;
+        if self.standby_stalls >= 2 {
+            self.standby_stalls = 0;
+            self.log.warn(format_args!(
+                "the standby child does not accept (stopped?): killed; accepting instead"
+            ));
+            // One that accepted after all reports as usual.
+            let _ = self.program.disarm();
+            self.arm_failed = true;
         }
     }
 

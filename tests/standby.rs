@@ -213,3 +213,28 @@ fn another_uid_is_counted_apart_by_the_standby_child() {
     }
     assert_eq!(common::request_as_nobody(&server), b"65534:65534:1\n");
 }
+
+/// A standby child that cannot accept (stopped: SIGSTOP cannot be blocked)
+/// must not hold clients up for good: the server finds a client waiting
+/// through two checks (a second apart), kills it, and accepts itself.
+#[test]
+fn a_stopped_standby_child_is_replaced_by_the_server() {
+    if !STANDBY || common::skip_unless_procfs("a_stopped_standby_child_is_replaced_by_the_server") {
+        return;
+    }
+    let server = Server::start(&[], &["sh", "-c", "echo served"]);
+    eventually("a standby child", || standby_child(server.pid()).is_some());
+    let standby = standby_child(server.pid()).unwrap();
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(standby, libc::SIGSTOP) };
+    let t0 = std::time::Instant::now();
+    let mut c = server.connect();
+    assert_eq!(line(&mut c), "served");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "served by the server only after its checks: {waited:?}"
+    );
+    eventually("the stopped child is gone", || !alive(standby));
+    server.wait_log("the standby child does not accept");
+}

@@ -121,6 +121,12 @@ mod no_standby {
         pub fn standby_report(&mut self) -> Option<Taken> {
             None
         }
+        pub fn standby_accepted(&self) -> Option<libc::pid_t> {
+            None
+        }
+        pub fn standby_waiting(&self) -> bool {
+            false
+        }
         pub fn standby_ended(&mut self, _uid: libc::uid_t) {}
         pub fn standby_reaped(&mut self, _pid: libc::pid_t) -> Option<Taken> {
             None

@@ -253,7 +253,9 @@ fn extra_sections(name: &str) -> Roff {
              when a uid has reached its -C limit or more than 32 uids are connected, and whenever it logs each connection (-v). \
              That child is not a connection: SIGHUP leaves it alone, it is killed when \
              the server exits or dies unless it has taken a client, and signals sent to it while \
-             it waits are dropped, not passed on to prog.",
+             it waits are dropped, not passed on to prog. While it waits, the server looks at it once a second; \
+             if a client has waited through two looks and the child has not taken it (stopped, say), \
+             the server kills it, logs a warning and accepts itself.",
         )],
     );
 

@@ -928,6 +928,20 @@ impl Program {
         Some(report)
     }
 
+    /// The standby child's pid if it has accepted a client but not yet
+    /// reported: a connection already, which the server's signals to its
+    /// connections must reach.
+    pub fn standby_accepted(&self) -> Option<libc::pid_t> {
+        let slot = &self.slots[self.standby?];
+        matches!(slot.sb().state.load(Ordering::Acquire), BUSY | TAKEN).then_some(slot.pid)
+    }
+
+    /// Whether the standby child still waits without having accepted.
+    pub fn standby_waiting(&self) -> bool {
+        self.standby
+            .is_some_and(|i| self.slots[i].sb().state.load(Ordering::Acquire) == ARMED)
+    }
+
     /// A connection of `uid` ended: the standby child counts it no more.
     pub fn standby_ended(&mut self, uid: libc::uid_t) {
         let Some(i) = self.standby else { return };
@@ -1125,10 +1139,7 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
         // server only reads or changes atomically.
         let sb = unsafe { &*ptr::addr_of!((*shared).standby) };
         match stand_by(&l.standby, sb) {
-            Some(fd) => {
-                flush_pending();
-                fd
-            }
+            Some(fd) => fd,
             // SAFETY: ends this child only; an accepted connection, if
             // any, is closed with it.
             None => unsafe { raw::syscall4(libc::SYS_exit_group, 0, 0, 0, 0) as libc::c_int },
@@ -1256,6 +1267,15 @@ fn stand_by(s: &StandbyLaunch, sb: &StandbyShared) -> Option<libc::c_int> {
             e => break Err(e),
         }
     };
+    if accepted.is_ok() {
+        // Before the server can know this child has a client (BUSY, below)
+        // and signal it as one: what was sent to it while it waited goes,
+        // what the server sends from now on stays pending for the program.
+        flush_pending();
+        // SAFETY: prctl with integer arguments: the program must not die
+        // with the server, as no child of a C s6-ipcserver does.
+        unsafe { raw::syscall4(libc::SYS_prctl, libc::PR_SET_PDEATHSIG as usize, 0, 0, 0) };
+    }
     // From here on the server can no longer call this child off.
     if sb
         .state
@@ -1268,13 +1288,12 @@ fn stand_by(s: &StandbyLaunch, sb: &StandbyShared) -> Option<libc::c_int> {
         Ok(fd) => fd,
         Err(e) => return report_failure(s, sb, 1, e),
     };
-    // SAFETY: prctl with integer arguments: the program must not die with
-    // the server, as no child of a C s6-ipcserver does.
-    unsafe { raw::syscall4(libc::SYS_prctl, libc::PR_SET_PDEATHSIG as usize, 0, 0, 0) };
+    // As credentials/so_peercred.rs: ids that are never root's if the call
+    // wrote nothing, and a short struct is an error.
     let mut cred = libc::ucred {
         pid: 0,
-        uid: 0,
-        gid: 0,
+        uid: libc::uid_t::MAX,
+        gid: libc::gid_t::MAX,
     };
     let mut clen = mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: `cred` and `clen` are writable locals of the sizes given.
@@ -1290,6 +1309,9 @@ fn stand_by(s: &StandbyLaunch, sb: &StandbyShared) -> Option<libc::c_int> {
     };
     if r < 0 {
         return report_failure(s, sb, 2, r.wrapping_neg() as libc::c_int);
+    }
+    if clen as usize != mem::size_of::<libc::ucred>() {
+        return report_failure(s, sb, 2, libc::EINVAL);
     }
     let n = (sb.nuids.load(Ordering::Acquire) as usize).min(STANDBY_UIDS);
     let mut count = 0;
