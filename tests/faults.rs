@@ -181,6 +181,91 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
     assert!(server.wait_exit().success());
 }
 
+/// User plus system CPU time of `pid` and of the children it has reaped,
+/// in clock ticks: a server that spins by cloning child after child shows
+/// up here even when the children burn the CPU, not the server.
+fn cpu_ticks_with_children(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // utime 14, stime 15, cutime 16, cstime 17 (fields[11..15] here).
+    fields[11..15]
+        .iter()
+        .map(|f| f.parse::<u64>().unwrap())
+        .sum()
+}
+
+/// The same shortage met by the standby child (no `-v`, so the server arms
+/// one): its failed accept pauses the server as the server's own does, and
+/// its exit, which ends no connection, must not end the pause. If it did,
+/// the server would arm another child at once, which would fail at once:
+/// a clone loop as fast as the machine goes.
+#[test]
+fn out_of_descriptors_in_the_standby_child_backs_off_without_spinning() {
+    if !platform::spawn::STANDBY
+        || common::skip_unless_procfs(
+            "out_of_descriptors_in_the_standby_child_backs_off_without_spinning",
+        )
+    {
+        return;
+    }
+    let server = start(&["-c", "10"], &["cat"]);
+    let pid = server.pid();
+    let mut first = server.connect();
+    assert_eq!(ask(&mut first, "first"), "first");
+    eventually("a standby child", || common::standby_child(pid).is_some());
+    let baseline = open_fds(pid);
+    let lowest_free = (0..).find(|fd| !baseline.contains(fd)).unwrap();
+    set_nofile(pid, lowest_free as u64);
+
+    // The standby child that waits now was cloned with the old limit, so
+    // it serves this client; the server's own accept behind it fails, and
+    // the next standby child gets the new limit.
+    let mut second = server.connect();
+    assert_eq!(ask(&mut second, "second"), "second");
+    server.wait_log(ACCEPT_WARNING);
+    // The one that served `second` has exec'd `cat`: a standby child from
+    // now on was cloned after the limit was lowered.
+    eventually("a standby child with the low limit", || {
+        common::standby_child(pid).is_some()
+    });
+
+    // Its accept fails too, and so does every retry, a pause apart.
+    let (t0, c0) = (Instant::now(), cpu_ticks_with_children(pid));
+    let mut third = server.connect();
+    third.write_all(b"third\n").unwrap();
+    thread::sleep(Duration::from_millis(1200));
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = (cpu_ticks_with_children(pid) - c0) as f64 / ticks_per_second() as f64;
+    assert!(
+        cpu < 0.3 * wall,
+        "the server and its children used {cpu:.2}s of CPU in {wall:.2}s \
+         while out of descriptors: a clone loop"
+    );
+    assert_eq!(count(&server, ACCEPT_WARNING), 1, "one line per episode");
+    // Nothing answered the client meanwhile (children are not counted:
+    // a failed standby child may be a zombie for a moment).
+    third.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 16];
+    assert_eq!(
+        third.read(&mut b).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "no third client served meanwhile"
+    );
+    third.set_nonblocking(false).unwrap();
+
+    // With descriptors back, the next standby child (or the server) serves
+    // the client that waited, with no connection having ended.
+    set_nofile(pid, 1024);
+    assert_eq!(read_line(&third), "third\n");
+    drop((first, second, third));
+    eventually("every connection ended", || children_of(pid).is_empty());
+}
+
 #[test]
 fn clients_that_vanish_before_the_program_starts() {
     if common::skip_unless_procfs("clients_that_vanish_before_the_program_starts") {
