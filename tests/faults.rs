@@ -14,17 +14,25 @@ use std::time::{Duration, Instant};
 
 use common::{alive, children_of, eventually, open_fds, Server};
 
-/// User plus system CPU time of `pid`, in clock ticks.
+/// The fields of /proc/PID/stat after the command name, the state first
+/// (so field N of proc(5) is at N - 3), or `None` once `pid` is gone.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit(')').next()?;
+    Some(after_name.split_whitespace().map(String::from).collect())
+}
+
+/// The sum of the proc(5) stat fields `first..=last` of `pid` (CPU times
+/// in clock ticks), or `None` once it is gone.
+fn ticks(pid: i32, first: usize, last: usize) -> Option<u64> {
+    let fields = stat_fields(pid)?;
+    let times = fields.get(first - 3..=last - 3)?;
+    times.iter().map(|f| f.parse::<u64>().ok()).sum()
+}
+
+/// User plus system CPU time of `pid` (utime, stime), in clock ticks.
 fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    // After the command name: state is field 3, utime 14, stime 15.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    ticks(pid, 14, 15).expect("read stat")
 }
 
 fn ticks_per_second() -> u64 {
@@ -34,13 +42,7 @@ fn ticks_per_second() -> u64 {
 
 /// The one-letter state of `pid` (R, S, T, Z...).
 fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
+    stat_fields(pid)?.first()?.chars().next()
 }
 
 /// Sets the soft descriptor limit of a running process.
@@ -185,34 +187,8 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
 /// in clock ticks: a server that spins by cloning child after child shows
 /// up here even when the children burn the CPU, not the server.
 fn cpu_ticks_with_children(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    // utime 14, stime 15, cutime 16, cstime 17 (fields[11..15] here).
-    fields[11..15]
-        .iter()
-        .map(|f| f.parse::<u64>().unwrap())
-        .sum()
-}
-
-/// User plus system CPU time of `pid` in clock ticks, 0 if it is gone.
-fn cpu_ticks_or_zero(pid: i32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    fields
-        .get(11..13)
-        .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum())
+    // utime, stime, cutime, cstime.
+    ticks(pid, 14, 17).expect("read stat")
 }
 
 /// CPU ticks of `pid`, of the children it reaped and of those still live.
@@ -220,7 +196,7 @@ fn cpu_ticks_of_all(pid: i32) -> u64 {
     let live: u64 = common::all_children_of(pid)
         .into_iter()
         .filter(|&c| state(c) != Some('Z'))
-        .map(cpu_ticks_or_zero)
+        .map(|c| ticks(c, 14, 15).unwrap_or(0))
         .sum();
     cpu_ticks_with_children(pid) + live
 }
