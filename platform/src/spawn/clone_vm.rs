@@ -1486,14 +1486,25 @@ mod tests {
         p
     }
 
+    /// Marks slot `i` busy, as if its child had been started `seq`-th.
+    fn occupy(p: &mut Program, i: usize, seq: u64) {
+        p.slots[i].tid().store(1, Ordering::Release);
+        p.slots[i].seq = seq;
+    }
+
     /// Makes `n` slots, all busy, started in order (seq 0 oldest).
     fn busy_slots(p: &mut Program, n: usize) {
-        for seq in 0..n {
+        for seq in 0..n as u64 {
             let i = p.free_slot().unwrap();
-            let s = &mut p.slots[i];
-            s.tid().store(1, Ordering::Release);
-            s.seq = seq as u64;
-            p.spawns = seq as u64 + 1;
+            occupy(p, i, seq);
+            p.spawns = seq + 1;
+        }
+    }
+
+    /// Frees every slot, so that Drop leaks no fake busy one.
+    fn free_all(p: &Program) {
+        for s in &p.slots {
+            s.tid().store(0, Ordering::Release);
         }
     }
 
@@ -1524,9 +1535,7 @@ mod tests {
         free(&p, &[0]);
         p.wait_for_batch(1);
         assert_eq!(stalls(&p), [0, 0, 0, 2, 0, 0, 0, 0]);
-        for s in &p.slots {
-            s.tid().store(0, Ordering::Release);
-        }
+        free_all(&p);
     }
 
     #[test]
@@ -1539,8 +1548,7 @@ mod tests {
         for seq in 8..12 {
             let i = p.free_slot().unwrap();
             assert!(p.slots[i].seq <= 3);
-            p.slots[i].tid().store(1, Ordering::Release);
-            p.slots[i].seq = seq;
+            occupy(&mut p, i, seq);
         }
         assert_eq!(p.slots.len(), 8);
         assert_eq!(stalls(&p), [0; 8]);
@@ -1551,9 +1559,7 @@ mod tests {
         let i = p.free_slot().unwrap();
         assert_eq!(p.slots[i].seq, 4);
         assert_eq!(stalls(&p), [0, 0, 0, 1, 0, 0, 0, 0]);
-        for s in &p.slots {
-            s.tid().store(0, Ordering::Release);
-        }
+        free_all(&p);
     }
 
     #[test]
@@ -1566,16 +1572,13 @@ mod tests {
         assert_eq!((i, p.slots.len()), (4, 5));
         assert_eq!(stalls(&p), [0; 5]);
         // Full again: the wait is on the others, never on the standby one.
-        p.slots[i].tid().store(1, Ordering::Release);
-        p.slots[i].seq = 4;
+        occupy(&mut p, i, 4);
         for _ in 0..3 {
             p.wait_for_batch(0);
         }
         assert_eq!(p.slots[0].stalls, 0, "the standby child is not waited on");
         assert_eq!(stalls(&p).iter().sum::<u32>(), 3);
-        for s in &p.slots {
-            s.tid().store(0, Ordering::Release);
-        }
+        free_all(&p);
     }
 
     #[test]
@@ -1589,15 +1592,11 @@ mod tests {
         assert_eq!(p.slots.len(), 5);
         assert_eq!(p.slots.iter().filter(|s| s.stuck()).count(), 1);
         // A stuck slot that frees up counts again, from zero.
-        p.slots[i].tid().store(1, Ordering::Release);
-        p.slots[i].seq = 4;
+        occupy(&mut p, i, 4);
         let stuck = p.slots.iter().position(|s| s.stuck()).unwrap();
         p.slots[stuck].tid().store(0, Ordering::Release);
         assert_eq!(p.free_slot().unwrap(), stuck);
         assert_eq!(p.slots[stuck].stalls, 0);
-        // Leave no fake busy slot for Drop to leak.
-        for s in &p.slots {
-            s.tid().store(0, Ordering::Release);
-        }
+        free_all(&p);
     }
 }
