@@ -46,9 +46,37 @@ impl fmt::Display for Error {
             Error::Env { name, problem } => {
                 write!(f, "fatal: environment variable {name} {problem}")
             }
-            Error::Sys { what, source } => write!(f, "fatal: {what}: {source}"),
+            Error::Sys { what, source } => write!(f, "fatal: {what}: {}", Os(source)),
             Error::Refused(why) => write!(f, "fatal: {why}"),
             Error::Bug(what) => write!(f, "fatal: internal error: {what}"),
         }
+    }
+}
+
+/// A system error as the C programs print it, `No such file or directory`,
+/// without the ` (os error 2)` that `io::Error` adds.
+pub struct Os<'a>(pub &'a io::Error);
+
+impl fmt::Display for Os<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.raw_os_error() {
+            Some(code) => f.write_str(nix::errno::Errno::from_raw(code).desc()),
+            None => self.0.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_errors_read_as_the_c_programs_print_them() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(Os(&e).to_string(), "No such file or directory");
+        let e = Error::sys("unable to bind", io::Error::from_raw_os_error(libc::EACCES));
+        assert_eq!(e.to_string(), "fatal: unable to bind: Permission denied");
+        let e = io::Error::new(io::ErrorKind::InvalidInput, "an argument contains a NUL byte");
+        assert_eq!(Os(&e).to_string(), "an argument contains a NUL byte");
     }
 }

@@ -1,5 +1,7 @@
 //! The server: start-up in SPEC 2's order, then the event loop. What happens
-//! to a connection reads top to bottom in [`Server::serve`].
+//! to a connection reads top to bottom in [`Server::serve`] (accept, look
+//! up, count, hand over to a spawner) and [`Server::on_report`] (the child
+//! is in the table).
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -15,20 +17,27 @@ use nix::unistd::Pid;
 use platform::credentials::{self, Credentials};
 use platform::signals::Signals;
 use platform::socket::{self, BindError, BindOptions, PeerAddr, RemoteAddr};
-use platform::spawn::{self, Environ, Program, StandbyVars, Taken, STANDBY_UIDS};
+use platform::spawn::{EnvBlock, Environ, Job, Report, Slot, Spawner};
 
 use crate::cli::Config;
-use crate::error::Error;
+use crate::error::{Error, Os};
 use crate::log::Log;
-use crate::table::{ConnectionTable, ANONYMOUS};
+use crate::table::{ConnectionTable, Owed, Spawned, ANONYMOUS};
 
 /// How long accepting pauses after `accept` failed for lack of resources
 /// (EMFILE, ENFILE, ENOBUFS...), unless a child exits first.
 const BACKOFF: Duration = Duration::from_millis(100);
 
-/// How often the server looks at a standby child that has not reported
-/// (see `check_standby`), in milliseconds.
-const STANDBY_CHECK_MS: u16 = 1000;
+/// How long SIGQUIT and SIGABRT wait for spawns in flight to return, so
+/// that their children get the signals too, before the server exits.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Spawner threads per CPU. `posix_spawn` holds its thread until the
+/// child has exec'd, so a few per CPU keep every CPU busy execing
+/// (ci/bench; README, Performance).
+const SPAWNERS_PER_CPU: usize = 2;
+const MIN_SPAWNERS: usize = 2;
+const MAX_SPAWNERS: usize = 16;
 
 const TRAPPED: [Signal; 5] = [
     Signal::SIGCHLD,
@@ -38,29 +47,39 @@ const TRAPPED: [Signal; 5] = [
     Signal::SIGABRT,
 ];
 
+/// What the `allow` line needs once the spawn has returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Accepted {
+    creds: Option<Credentials>,
+    /// IPCCONNNUM: this uid's connections, this one included.
+    connnum: u32,
+}
+
+/// The per-connection environment variables.
+struct Vars {
+    euid: Slot,
+    egid: Slot,
+    connnum: Slot,
+    path: Slot,
+}
+
 struct Server {
     cfg: Config,
     log: Log,
     listener: OwnedFd,
     signals: Signals,
-    program: Program,
+    spawner: Spawner,
     env: Environ,
-    /// The per-connection environment variables, prepared once.
-    vars: StandbyVars,
-    table: ConnectionTable,
+    vars: Vars,
+    /// Environment blocks back from the spawners, for reuse.
+    blocks: Vec<EnvBlock>,
+    reports: Vec<Report>,
+    table: ConnectionTable<Accepted>,
     peer: PeerAddr,
     /// Accepting is paused until then after a resource shortage.
     backoff_until: Option<Instant>,
     /// Whether the current resource shortage was already logged.
     shortage_logged: bool,
-    /// Arming a standby child failed; the server accepts itself until a
-    /// spawn of its own works again.
-    arm_failed: bool,
-    /// A standby child took a connection: accept what queued behind it.
-    drain: bool,
-    /// Checks in a row that found a client waiting and the standby child
-    /// still waiting too (see `check_standby`).
-    standby_stalls: u32,
 }
 
 /// Sets up everything and serves until a terminating signal.
@@ -70,8 +89,6 @@ pub fn run(cfg: Config) -> Result<(), Error> {
     };
     // Everything that can be prepared without touching the system is, so
     // that the per-connection path only patches it.
-    let program =
-        Program::new(&cfg.argv).map_err(|e| Error::sys("unable to prepare the program", e))?;
     let mut env = Environ::inherit(&[
         "PROTO",
         "IPCREMOTEEUID",
@@ -82,7 +99,7 @@ pub fn run(cfg: Config) -> Result<(), Error> {
     let proto = env.slot("PROTO");
     env.set(proto, b"IPC")
         .map_err(|_| Error::Bug("PROTO value"))?;
-    let vars = StandbyVars {
+    let vars = Vars {
         euid: env.slot("IPCREMOTEEUID"),
         egid: env.slot("IPCREMOTEEGID"),
         connnum: env.slot("IPCCONNNUM"),
@@ -117,21 +134,29 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         Signals::install(&TRAPPED).map_err(|e| Error::sys("unable to trap signals", e))?;
     platform::signals::ignore_sigpipe().map_err(|e| Error::sys("unable to ignore SIGPIPE", e))?;
 
+    // After the signals: the spawners block every signal, so that they
+    // reach the event loop only.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cpus * SPAWNERS_PER_CPU)
+        .clamp(MIN_SPAWNERS, MAX_SPAWNERS)
+        .min(cfg.maxconn as usize);
+    let spawner = Spawner::start(&cfg.argv, threads)
+        .map_err(|e| Error::sys("unable to start the spawner threads", e))?;
+
     let mut server = Server {
         table: ConnectionTable::with_capacity(cfg.maxconn),
+        blocks: (0..threads).map(|_| EnvBlock::default()).collect(),
+        reports: Vec::with_capacity(threads),
         cfg,
         log,
         listener,
         signals,
-        program,
+        spawner,
         env,
         vars,
         peer: PeerAddr::default(),
         backoff_until: None,
         shortage_logged: false,
-        arm_failed: false,
-        drain: false,
-        standby_stalls: 0,
     };
     server.log.info(format_args!(
         "starting - listening on {}",
@@ -167,46 +192,34 @@ impl Server {
             if self.backoff_until.is_some_and(|t| now >= t) {
                 self.backoff_until = None;
             }
-            if self.may_arm() {
-                self.arm();
-            }
-            let armed = self.program.standby_fd().is_some();
-            let accepting =
-                !armed && self.table.live() < self.cfg.maxconn && self.backoff_until.is_none();
+            // A client waits in the backlog while every spawner is busy:
+            // accepting it could only make it wait in the server instead.
+            let accepting = self.table.live() < self.cfg.maxconn
+                && self.spawner.has_room()
+                && self.backoff_until.is_none();
             let timeout = match self.backoff_until {
                 Some(t) => PollTimeout::try_from(t - now).unwrap_or(PollTimeout::MAX),
-                // While a standby child waits, look at it now and then.
-                None if armed => PollTimeout::from(STANDBY_CHECK_MS),
                 None => PollTimeout::NONE,
             };
-            let (sig_ready, conn_ready, report_ready) = {
-                // The second descriptor is the listener, or, while a
-                // standby child waits on it, what that child reports on.
-                let second = match self.program.standby_fd() {
-                    Some(fd) => fd,
-                    None => self.listener.as_fd(),
-                };
+            let (sig_ready, reports_ready, conn_ready) = {
                 let mut fds = [
                     PollFd::new(self.signals.fd(), PollFlags::POLLIN),
-                    PollFd::new(second, PollFlags::POLLIN),
+                    PollFd::new(self.spawner.fd(), PollFlags::POLLIN),
+                    PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
                 ];
-                let n = if accepting || armed { 2 } else { 1 };
+                let n = if accepting { 3 } else { 2 };
                 match poll(&mut fds[..n], timeout) {
                     Ok(_) => {}
                     Err(Errno::EINTR) => continue,
                     Err(e) => return Err(Error::sys("unable to poll", e.into())),
                 }
                 let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-                let second = n == 2 && ready(&fds[1]);
-                (ready(&fds[0]), accepting && second, armed && second)
+                (ready(&fds[0]), ready(&fds[1]), n == 3 && ready(&fds[2]))
             };
-            // A report first: a child that took a connection is in the
-            // table before its exit is reaped.
-            if report_ready {
-                self.take_report();
-            }
-            if armed && !report_ready && !sig_ready {
-                self.check_standby();
+            // Reports first: a child is in the table before its exit is
+            // reaped (one reaped earlier is kept for its report anyway).
+            if reports_ready {
+                self.take_reports();
             }
             if sig_ready {
                 let n = self
@@ -220,12 +233,7 @@ impl Server {
                     }
                 }
             }
-            // After a standby child took a connection, the server takes
-            // what queued behind it itself (many clients at once: one
-            // wake-up for all of them), and arms the next standby child
-            // once the backlog is empty.
-            let drain = std::mem::take(&mut self.drain) && self.backoff_until.is_none();
-            if conn_ready || drain {
+            if conn_ready {
                 self.accept_all();
             }
         }
@@ -233,39 +241,44 @@ impl Server {
 
     /// Handles one caught signal; `Some` ends the server.
     fn on_signal(&mut self, signo: i32) -> Option<Result<(), Error>> {
+        const TERM_CONT: Owed = Owed {
+            term_cont: true,
+            kill: false,
+        };
+        const KILL: Owed = Owed {
+            term_cont: false,
+            kill: true,
+        };
         match Signal::try_from(signo) {
             Ok(Signal::SIGCHLD) => {
-                self.take_report();
                 self.reap();
                 None
             }
             Ok(Signal::SIGTERM) => {
                 self.log.info(format_args!("received SIGTERM, quitting"));
-                self.disarm();
                 Some(self.exit())
             }
             Ok(Signal::SIGHUP) => {
-                self.take_report();
                 self.log.info(format_args!(
                     "received SIGHUP, sending SIGTERM+SIGCONT to all connections"
                 ));
-                self.kill_children(&[Signal::SIGTERM, Signal::SIGCONT]);
+                self.signal_all(TERM_CONT);
                 None
             }
             Ok(Signal::SIGQUIT) => {
                 self.log.info(format_args!(
                     "received SIGQUIT, sending SIGTERM+SIGCONT to all connections and quitting"
                 ));
-                self.disarm();
-                self.kill_children(&[Signal::SIGTERM, Signal::SIGCONT]);
+                self.signal_all(TERM_CONT);
+                self.settle();
                 Some(self.exit())
             }
             Ok(Signal::SIGABRT) => {
                 self.log.info(format_args!(
                     "received SIGABRT, sending SIGKILL to all connections and quitting"
                 ));
-                self.disarm();
-                self.kill_children(&[Signal::SIGKILL]);
+                self.signal_all(KILL);
+                self.settle();
                 Some(self.exit())
             }
             _ => Some(Err(Error::Bug("an untrapped signal was read"))),
@@ -277,14 +290,37 @@ impl Server {
         Ok(())
     }
 
-    fn kill_children(&self, signals: &[Signal]) {
-        // A standby child that has accepted but not reported yet is one of
-        // the connections already.
-        let accepted = self.program.standby_accepted();
-        for &sig in signals {
-            for pid in self.table.pids().chain(accepted) {
-                // A child that already exited and is not reaped yet is fine.
-                let _ = kill(Pid::from_raw(pid), sig);
+    /// Sends `owed` to every live child now, and to every child whose
+    /// spawn is in flight as soon as its pid is known.
+    fn signal_all(&mut self, owed: Owed) {
+        for pid in self.table.pids() {
+            signal(pid, owed);
+        }
+        self.table.owe(owed);
+    }
+
+    /// Before quitting: waits up to `SETTLE` for the spawns in flight, so
+    /// that what their children are owed reaches them.
+    fn settle(&mut self) {
+        let deadline = Instant::now() + SETTLE;
+        while self.table.in_flight() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.log.warn(format_args!(
+                    "{} spawns did not return within {} s: their children were not signalled",
+                    self.spawner.in_flight(),
+                    SETTLE.as_secs()
+                ));
+                return;
+            }
+            let mut fds = [PollFd::new(self.spawner.fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => self.take_reports(),
+                Err(e) => {
+                    self.log.warn(format_args!("unable to poll: {}", Os(&e.into())));
+                    return;
+                }
             }
         }
     }
@@ -292,143 +328,89 @@ impl Server {
     /// Reaps every child that exited; counts drop at once.
     fn reap(&mut self) {
         loop {
-            let (pid, how, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, "exitcode", code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, "signal", sig as i32),
+            let (pid, ending) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid, ("exitcode", code)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, ("signal", sig as i32)),
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
                 Ok(_) | Err(Errno::EINTR) => continue,
                 Err(e) => {
-                    self.log
-                        .warn(format_args!("unable to wait for children: {e}"));
+                    self.log.warn(format_args!(
+                        "unable to wait for children: {}",
+                        Os(&e.into())
+                    ));
                     break;
                 }
             };
-            // The standby child, whose report (if it made one before it
-            // exited) comes first.
-            if let Some(report) = self.program.standby_reaped(pid.as_raw()) {
-                self.on_report(report);
-            }
-            // A program that passed the check at spawn time but could not be
-            // executed after all (it changed in between) is reported now.
-            if let Some(e) = self.program.take_failure(pid.as_raw()) {
-                self.log.warn(format_args!(
-                    "unable to spawn {}: {e}",
-                    self.cfg.argv[0].to_string_lossy()
-                ));
-            }
-            if let Some(uid) = self.table.remove(pid.as_raw()) {
-                // A connection ended, so a slot is free: accepting can
-                // resume at once. (Not for a standby child that exited
-                // after a failed accept: that would end its backoff.)
-                self.backoff_until = None;
-                self.program.standby_ended(uid);
-                if self.log.verbose() {
-                    let uid = Id(self.cfg.lookup.then_some(uid));
-                    self.log
-                        .info(format_args!("end pid {pid} uid {uid} {how} {code}"));
-                    self.status();
-                }
+            if let Some(uid) = self.table.reaped(pid.as_raw(), ending) {
+                self.ended(pid.as_raw(), uid, ending);
             }
         }
     }
 
-    /// Whether a standby child may take the next connection: it can do
-    /// all that the server would, only when credentials are looked up, no
-    /// allow line is logged, there is room, and no uid is at its limit (so
-    /// none can be denied: counts only fall until the child reports), for
-    /// at most `STANDBY_UIDS` uids.
-    fn may_arm(&self) -> bool {
-        if !spawn::STANDBY
-            || self.arm_failed
-            || self.program.standby_fd().is_some()
-            || !self.cfg.lookup
-            || self.log.verbose()
-            || self.backoff_until.is_some()
-            || self.table.live() >= self.cfg.maxconn
-        {
-            return false;
+    /// A connection ended, so there is room: accepting resumes at once.
+    fn ended(&mut self, pid: libc::pid_t, uid: libc::uid_t, (how, code): (&str, i32)) {
+        self.backoff_until = None;
+        if self.log.verbose() {
+            let uid = Id(self.cfg.lookup.then_some(uid));
+            self.log
+                .info(format_args!("end pid {pid} uid {uid} {how} {code}"));
+            self.status();
         }
-        let mut uids = 0;
-        for (_, count) in self.table.per_uid() {
-            uids += 1;
-            if uids > STANDBY_UIDS || count >= self.cfg.localmaxconn {
-                return false;
-            }
-        }
-        true
     }
 
-    fn arm(&mut self) {
-        let r = self.program.arm(
-            self.listener.as_fd(),
-            &mut self.env,
-            &self.vars,
-            self.table.per_uid(),
-        );
-        // The server accepts itself instead; a failure to spawn, if that
-        // is what it was, is logged then, for the connection it concerns.
-        self.arm_failed = r.is_err();
-    }
-
-    /// Takes the standby child's report, if it has made one.
-    fn take_report(&mut self) {
-        if let Some(report) = self.program.standby_report() {
+    fn take_reports(&mut self) {
+        let mut reports = std::mem::take(&mut self.reports);
+        self.spawner.take_reports(&mut reports);
+        for report in reports.drain(..) {
             self.on_report(report);
         }
+        self.reports = reports;
     }
 
-    fn on_report(&mut self, report: Taken) {
-        match report {
-            Taken::Connection { pid, uid, .. } => {
-                self.shortage_logged = false;
-                self.table.insert(pid, uid);
-                self.drain = true;
+    /// A spawn returned: the child is a live connection from now on (or
+    /// ended already), or the connection is dropped.
+    fn on_report(&mut self, report: Report) {
+        self.blocks.push(report.env);
+        let pid = match report.pid {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.table.abandon(report.token);
+                self.log.warn(format_args!(
+                    "unable to spawn {}: {}",
+                    self.cfg.argv[0].to_string_lossy(),
+                    Os(&e)
+                ));
+                return;
             }
-            Taken::CredentialsFailed(e) => {
-                self.log
-                    .warn(format_args!("unable to get the client's credentials: {e}"));
-            }
-            Taken::AcceptFailed(e) => self.accept_failed(&e),
-        }
-    }
-
-    /// A standby child that leaves a client waiting through two checks in a
-    /// row is stuck (stopped: SIGSTOP cannot be blocked). It is killed, and
-    /// the server accepts itself until a spawn of its own works again, as
-    /// after a failed arm.
-    fn check_standby(&mut self) {
-        let pending = {
-            let mut fds = [PollFd::new(self.listener.as_fd(), PollFlags::POLLIN)];
-            matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
         };
-        if !(pending && self.program.standby_waiting()) {
-            self.standby_stalls = 0;
-            return;
-        }
-        self.standby_stalls += 1;
-        if self.standby_stalls >= 2 {
-            self.standby_stalls = 0;
-            self.log.warn(format_args!(
-                "the standby child does not accept (stopped?): killed; accepting instead"
+        let (p, ending) = match self.table.spawned(report.token, pid) {
+            Some(Spawned::Live(p)) => (p, None),
+            Some(Spawned::Ended(p, ending)) => (p, Some(ending)),
+            // Each job is reported once.
+            None => return,
+        };
+        if self.log.verbose() {
+            let (u, g) = ids(p.data.creds);
+            let n = Id(self.cfg.lookup.then_some(p.data.connnum));
+            self.log.info(format_args!(
+                "allow {u}:{g} pid {pid} count {n}/{}",
+                self.cfg.localmaxconn
             ));
-            // One that accepted after all reports as usual.
-            let _ = self.program.disarm();
-            self.arm_failed = true;
+            self.log.info(format_args!(
+                "status: {}/{}",
+                self.table.live() + u32::from(ending.is_some()),
+                self.cfg.maxconn
+            ));
         }
-    }
-
-    /// Calls the standby child off; one that took a connection already is
-    /// one of the connections from now on (SIGQUIT and SIGABRT reach it).
-    fn disarm(&mut self) {
-        self.take_report();
-        if let Some(pid) = self.program.disarm() {
-            self.table.insert(pid, ANONYMOUS);
+        match ending {
+            Some(ending) => self.ended(pid, p.uid, ending),
+            None => signal(pid, p.owed),
         }
     }
 
     /// Accepts while there is room, until the backlog is empty.
     fn accept_all(&mut self) {
-        while self.table.live() < self.cfg.maxconn {
+        while self.table.live() < self.cfg.maxconn && self.spawner.has_room() {
             match socket::accept(self.listener.as_fd(), &mut self.peer) {
                 Ok(conn) => {
                     self.shortage_logged = false;
@@ -454,21 +436,25 @@ impl Server {
     fn accept_failed(&mut self, e: &std::io::Error) {
         if !self.shortage_logged {
             self.log.warn(format_args!(
-                "unable to accept, pausing until a connection ends: {e}"
+                "unable to accept, pausing until a connection ends: {}",
+                Os(e)
             ));
             self.shortage_logged = true;
         }
         self.backoff_until = Some(Instant::now() + BACKOFF);
     }
 
-    /// One connection: look up, count, spawn, close.
+    /// One connection: look up, apply `-C`, set the environment, count,
+    /// hand over to a spawner. Every decision about it is made here.
     fn serve(&mut self, conn: OwnedFd) {
         let creds = if self.cfg.lookup {
             match credentials::peer(&conn) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    self.log
-                        .warn(format_args!("unable to get the client's credentials: {e}"));
+                    self.log.warn(format_args!(
+                        "unable to get the client's credentials: {}",
+                        Os(&e)
+                    ));
                     return;
                 }
             }
@@ -485,33 +471,18 @@ impl Server {
             ));
             return;
         }
-        if let Err(e) = self.set_env(creds, count + 1) {
+        let connnum = count + 1;
+        if let Err(e) = self.set_env(creds, connnum) {
             self.log
-                .warn(format_args!("unable to set the environment: {e}"));
+                .warn(format_args!("unable to set the environment: {}", Os(&e)));
             return;
         }
-        match self.program.spawn(conn.as_fd(), &mut self.env) {
-            Ok(pid) => {
-                self.arm_failed = false;
-                let n = self.table.insert(pid, uid);
-                if self.log.verbose() {
-                    let (u, g) = ids(creds);
-                    let n = Id(self.cfg.lookup.then_some(n));
-                    self.log.info(format_args!(
-                        "allow {u}:{g} pid {pid} count {n}/{}",
-                        self.cfg.localmaxconn
-                    ));
-                    self.status();
-                }
-            }
-            Err(e) => {
-                self.log.warn(format_args!(
-                    "unable to spawn {}: {e}",
-                    self.cfg.argv[0].to_string_lossy()
-                ));
-            }
-        }
-        // `conn` is dropped here: the server keeps no copy.
+        let mut env = self.blocks.pop().unwrap_or_default();
+        self.env.render_into(&mut env);
+        let token = self.table.begin(uid, Accepted { creds, connnum });
+        // The spawner closes `conn` once the child has it: the server
+        // keeps no copy.
+        self.spawner.submit(Job { token, conn, env });
     }
 
     fn set_env(&mut self, creds: Option<Credentials>, connnum: u32) -> std::io::Result<()> {
@@ -540,6 +511,19 @@ impl Server {
                 Ok(())
             }),
         }
+    }
+}
+
+/// Sends a child what it is owed. One that already exited and is not
+/// reaped yet is fine.
+fn signal(pid: libc::pid_t, owed: Owed) {
+    let pid = Pid::from_raw(pid);
+    if owed.term_cont {
+        let _ = kill(pid, Signal::SIGTERM);
+        let _ = kill(pid, Signal::SIGCONT);
+    }
+    if owed.kill {
+        let _ = kill(pid, Signal::SIGKILL);
     }
 }
 

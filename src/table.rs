@@ -1,6 +1,9 @@
-//! Who is being served: live children by pid, and how many of them each uid
-//! has. Both maps are sized for `maxconn` at start-up, so the per-connection
-//! path never allocates, and every operation is O(1).
+//! Who is being served: connections whose spawn is in flight (by token),
+//! live children (by pid), and how many connections each uid has, both
+//! kinds counted. A connection counts from its accept to its child's exit,
+//! so the limits hold whatever the spawners are doing. The maps are sized
+//! for `maxconn` at start-up, so the per-connection path never allocates,
+//! and every operation is O(1).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,6 +28,9 @@ impl Hasher for IdHasher {
     fn write_i32(&mut self, n: i32) {
         self.write_u32(n as u32);
     }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
@@ -33,58 +39,164 @@ type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// looked up (`-P`): they all share one count.
 pub const ANONYMOUS: libc::uid_t = libc::uid_t::MAX;
 
-pub struct ConnectionTable {
-    children: IdMap<libc::pid_t, libc::uid_t>,
-    per_uid: IdMap<libc::uid_t, u32>,
+/// How a child ended, as the `end` line says it: `("exitcode", 0)`,
+/// `("signal", 9)`.
+pub type Ending = (&'static str, i32);
+
+/// A connection whose spawn is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending<T> {
+    pub uid: libc::uid_t,
+    /// What the caller needs once the spawn returns.
+    pub data: T,
+    /// Signals that arrived meanwhile, owed to the child.
+    pub owed: Owed,
 }
 
-impl ConnectionTable {
-    pub fn with_capacity(maxconn: u32) -> ConnectionTable {
+/// Signals owed to a child whose pid was not known when they came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Owed {
+    pub term_cont: bool,
+    pub kill: bool,
+}
+
+pub struct ConnectionTable<T> {
+    pending: IdMap<u64, Pending<T>>,
+    next_token: u64,
+    children: IdMap<libc::pid_t, libc::uid_t>,
+    per_uid: IdMap<libc::uid_t, u32>,
+    /// Children reaped before their spawn was reported: the spawner's
+    /// report claims them. Only pids reaped while spawns are in flight go
+    /// here, and the map is emptied whenever none is, so a pid that was
+    /// never ours (a child the process had before the exec) does not stay.
+    /// A pid is claimed by the first report that names it; the kernel
+    /// hands it out again only after it has gone through every other free
+    /// pid (Linux: pid_max, 4,194,304 on 64-bit systems), which no spawn
+    /// in flight outlasts.
+    early: IdMap<libc::pid_t, Ending>,
+}
+
+/// What a report made of a pending connection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spawned<T> {
+    /// Now a live child.
+    Live(Pending<T>),
+    /// It had exited already; it is gone, and counted down.
+    Ended(Pending<T>, Ending),
+}
+
+impl<T: Copy> ConnectionTable<T> {
+    pub fn with_capacity(maxconn: u32) -> ConnectionTable<T> {
         let n = maxconn as usize;
         ConnectionTable {
+            pending: IdMap::with_capacity_and_hasher(n, Default::default()),
+            next_token: 0,
             children: IdMap::with_capacity_and_hasher(n, Default::default()),
             per_uid: IdMap::with_capacity_and_hasher(n, Default::default()),
+            early: IdMap::with_capacity_and_hasher(n, Default::default()),
         }
     }
 
-    /// How many children are alive.
+    /// How many connections there are, spawned or in flight.
     pub fn live(&self) -> u32 {
-        self.children.len() as u32
+        (self.children.len() + self.pending.len()) as u32
     }
 
-    /// How many children `uid` has.
+    /// How many connections `uid` has, spawned or in flight.
     pub fn count(&self, uid: libc::uid_t) -> u32 {
         self.per_uid.get(&uid).copied().unwrap_or(0)
     }
 
-    /// Records a new child; returns its uid's new count.
-    pub fn insert(&mut self, pid: libc::pid_t, uid: libc::uid_t) -> u32 {
-        self.children.insert(pid, uid);
-        let n = self.per_uid.entry(uid).or_insert(0);
-        *n += 1;
-        *n
+    /// Counts a new connection whose spawn is about to be handed over;
+    /// returns its token.
+    pub fn begin(&mut self, uid: libc::uid_t, data: T) -> u64 {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.pending.insert(
+            token,
+            Pending {
+                uid,
+                data,
+                owed: Owed::default(),
+            },
+        );
+        *self.per_uid.entry(uid).or_insert(0) += 1;
+        token
     }
 
-    /// Forgets a child that exited; returns its uid, or `None` if the pid
-    /// was not ours.
-    pub fn remove(&mut self, pid: libc::pid_t) -> Option<libc::uid_t> {
-        let uid = self.children.remove(&pid)?;
+    /// The spawn of `token` returned `pid`. `None` for a token that is not
+    /// pending (it cannot happen: each report comes once).
+    pub fn spawned(&mut self, token: u64, pid: libc::pid_t) -> Option<Spawned<T>> {
+        let p = self.pending.remove(&token)?;
+        let result = match self.early.remove(&pid) {
+            Some(ending) => {
+                self.count_down(p.uid);
+                Spawned::Ended(p, ending)
+            }
+            None => {
+                self.children.insert(pid, p.uid);
+                Spawned::Live(p)
+            }
+        };
+        if self.pending.is_empty() {
+            self.early.clear();
+        }
+        Some(result)
+    }
+
+    /// The spawn of `token` failed: the connection is gone.
+    pub fn abandon(&mut self, token: u64) -> Option<Pending<T>> {
+        let p = self.pending.remove(&token)?;
+        self.count_down(p.uid);
+        if self.pending.is_empty() {
+            self.early.clear();
+        }
+        Some(p)
+    }
+
+    /// A child was reaped; returns its uid if it was a live connection. One
+    /// reaped while spawns are in flight may be one of theirs: it is kept
+    /// for their reports.
+    pub fn reaped(&mut self, pid: libc::pid_t, ending: Ending) -> Option<libc::uid_t> {
+        match self.children.remove(&pid) {
+            Some(uid) => {
+                self.count_down(uid);
+                Some(uid)
+            }
+            None => {
+                if !self.pending.is_empty() {
+                    self.early.insert(pid, ending);
+                }
+                None
+            }
+        }
+    }
+
+    fn count_down(&mut self, uid: libc::uid_t) {
         if let Some(n) = self.per_uid.get_mut(&uid) {
             *n -= 1;
             if *n == 0 {
                 self.per_uid.remove(&uid);
             }
         }
-        Some(uid)
     }
 
-    /// Each uid with children, and how many.
-    pub fn per_uid(&self) -> impl Iterator<Item = (libc::uid_t, u32)> + '_ {
-        self.per_uid.iter().map(|(&uid, &n)| (uid, n))
-    }
-
+    /// The live children's pids.
     pub fn pids(&self) -> impl Iterator<Item = libc::pid_t> + '_ {
         self.children.keys().copied()
+    }
+
+    /// Whether spawns are in flight.
+    pub fn in_flight(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Records that every connection in flight is owed `owed` as well.
+    pub fn owe(&mut self, owed: Owed) {
+        for p in self.pending.values_mut() {
+            p.owed.term_cont |= owed.term_cont;
+            p.owed.kill |= owed.kill;
+        }
     }
 }
 
@@ -92,23 +204,95 @@ impl ConnectionTable {
 mod tests {
     use super::*;
 
+    fn live(t: &mut ConnectionTable<()>, uid: libc::uid_t, pid: libc::pid_t) {
+        let token = t.begin(uid, ());
+        assert!(matches!(t.spawned(token, pid), Some(Spawned::Live(_))));
+    }
+
     #[test]
-    fn counts_follow_inserts_and_removals() {
+    fn counts_follow_accepts_and_exits() {
         let mut t = ConnectionTable::with_capacity(4);
-        assert_eq!(t.insert(10, 1000), 1);
-        assert_eq!(t.insert(11, 1000), 2);
-        assert_eq!(t.insert(12, 0), 1);
+        live(&mut t, 1000, 10);
+        live(&mut t, 1000, 11);
+        live(&mut t, 0, 12);
         assert_eq!((t.live(), t.count(1000), t.count(0)), (3, 2, 1));
-        assert_eq!(t.remove(10), Some(1000));
-        assert_eq!(t.remove(10), None, "a pid is removed once");
-        assert_eq!(t.remove(99), None, "unknown pids are not ours");
+        assert_eq!(t.reaped(10, ("exitcode", 0)), Some(1000));
+        assert_eq!(t.reaped(10, ("exitcode", 0)), None, "a pid is removed once");
+        assert_eq!(t.reaped(99, ("exitcode", 0)), None, "unknown pids are not ours");
         assert_eq!((t.live(), t.count(1000)), (2, 1));
-        t.remove(11);
-        t.remove(12);
+        t.reaped(11, ("exitcode", 0));
+        t.reaped(12, ("signal", 9));
         assert_eq!((t.live(), t.count(1000), t.count(0)), (0, 0, 0));
+        assert!(t.per_uid.is_empty(), "no entry is left for a uid with no child");
+        assert!(t.early.is_empty(), "nothing was in flight");
+    }
+
+    #[test]
+    fn a_connection_counts_from_its_accept() {
+        let mut t = ConnectionTable::with_capacity(4);
+        let a = t.begin(1000, ());
+        let b = t.begin(1000, ());
+        assert_eq!((t.live(), t.count(1000)), (2, 2), "in flight, counted");
+        assert!(t.abandon(a).is_some());
+        assert_eq!((t.live(), t.count(1000)), (1, 1), "a failed spawn counts down");
+        assert!(t.abandon(a).is_none(), "once");
+        assert!(matches!(t.spawned(b, 20), Some(Spawned::Live(_))));
+        assert_eq!((t.live(), t.count(1000)), (1, 1), "spawned: the same count");
+        assert_eq!(t.reaped(20, ("exitcode", 0)), Some(1000));
+        assert_eq!(t.live(), 0);
+    }
+
+    #[test]
+    fn a_child_reaped_before_its_report_is_claimed_by_it_once() {
+        let mut t = ConnectionTable::with_capacity(4);
+        let a = t.begin(1000, ());
+        let b = t.begin(1000, ());
+        assert_eq!(t.reaped(30, ("exitcode", 3)), None, "not known yet");
+        assert_eq!(t.live(), 2, "still counted until the report");
+        match t.spawned(a, 30) {
+            Some(Spawned::Ended(p, ending)) => {
+                assert_eq!((p.uid, ending), (1000, ("exitcode", 3)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((t.live(), t.count(1000)), (1, 1));
+        assert!(matches!(t.spawned(b, 31), Some(Spawned::Live(_))));
+        assert_eq!(t.live(), 1);
+        assert_eq!(t.reaped(31, ("exitcode", 0)), Some(1000));
+        assert_eq!(t.live(), 0);
+    }
+
+    #[test]
+    fn a_stranger_reaped_while_spawns_are_in_flight_is_forgotten() {
+        let mut t = ConnectionTable::with_capacity(4);
+        let a = t.begin(1000, ());
+        t.reaped(40, ("exitcode", 0)); // not ours: no report will name it
+        assert!(matches!(t.spawned(a, 41), Some(Spawned::Live(_))));
+        assert!(t.early.is_empty(), "nothing in flight: forgotten");
+        let b = t.begin(1000, ());
         assert!(
-            t.per_uid.is_empty(),
-            "no entry is left for a uid with no child"
+            matches!(t.spawned(b, 40), Some(Spawned::Live(_))),
+            "a later child with that pid is live"
         );
+    }
+
+    #[test]
+    fn signals_owed_go_to_connections_in_flight_only() {
+        let mut t = ConnectionTable::with_capacity(4);
+        live(&mut t, 1, 50);
+        let a = t.begin(1, ());
+        t.owe(Owed {
+            term_cont: true,
+            kill: false,
+        });
+        let b = t.begin(1, ());
+        match t.spawned(a, 51) {
+            Some(Spawned::Live(p)) => assert!(p.owed.term_cont && !p.owed.kill),
+            other => panic!("{other:?}"),
+        }
+        match t.spawned(b, 52) {
+            Some(Spawned::Live(p)) => assert_eq!(p.owed, Owed::default(), "came after"),
+            other => panic!("{other:?}"),
+        }
     }
 }

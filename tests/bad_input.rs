@@ -429,9 +429,8 @@ mod addresses {
         p
     }
 
-    /// With `-P` the server itself accepts; without, a standby child does
-    /// where there is one (clone_vm.rs), and writes the value itself. (No
-    /// lookup works in the build that forces it unsupported.)
+    /// Without a lookup (`-P`) and with one. (No lookup works in the
+    /// build that forces it unsupported.)
     const BOTH: &[&[&str]] = if cfg!(feature = "force-unsupported-credentials") {
         &[&["-P"]]
     } else {

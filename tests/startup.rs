@@ -159,14 +159,14 @@ fn minus_capital_d_never_removes_and_fails_to_bind() {
     drop(UnixListener::bind(&path).unwrap());
     let (status, _, err) = run_cmd(common::command().arg("-D").arg(&path).arg("true"));
     assert_eq!(status.code(), Some(111));
-    // The error text is the C library's (glibc and musl word EADDRINUSE
-    // differently); the errno is the same.
-    assert!(
-        err.starts_with(&format!(
-            "s6-ipcserver: fatal: unable to bind at {}: ",
+    // As the C program words it, the same on glibc and musl, and without
+    // Rust's "(os error 98)".
+    assert_eq!(
+        err,
+        format!(
+            "s6-ipcserver: fatal: unable to bind at {}: Address already in use\n",
             path.display()
-        )) && err.ends_with(&format!("(os error {})\n", libc::EADDRINUSE)),
-        "{err}"
+        )
     );
     assert!(std::fs::symlink_metadata(&path)
         .unwrap()
@@ -295,7 +295,7 @@ fn a_failed_drop_is_fatal_and_names_the_step() {
     assert_eq!(status.code(), Some(111));
     assert_eq!(
         err,
-        "s6-ipcserver: fatal: unable to drop privileges: setgroups: Operation not permitted (os error 1)\n"
+        "s6-ipcserver: fatal: unable to drop privileges: setgroups: Operation not permitted\n"
     );
 }
 

@@ -36,6 +36,18 @@ fn flags_for(sig: Signal) -> SaFlags {
     }
 }
 
+/// Blocks every signal in the calling thread (a spawner thread), so that
+/// the signals the server traps are caught by the event loop alone: with a
+/// signalfd, a thread with SIGCHLD unblocked would take it and drop it.
+pub fn block_all_in_this_thread() -> io::Result<()> {
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&SigSet::all()),
+        None,
+    )
+    .map_err(io::Error::from)
+}
+
 /// Ignores SIGPIPE in the server: a client that goes away must never kill
 /// it. Children get the default back when they are spawned.
 pub fn ignore_sigpipe() -> io::Result<()> {

@@ -2,140 +2,35 @@
 //! fd 2 inherited, an empty signal mask, SIGPIPE at its default, and an
 //! environment prepared once at start-up and patched per connection.
 //!
-//! On Linux (x86_64, aarch64; glibc and musl), `clone(CLONE_VM)` without
-//! waiting for the exec (see spawn/clone_vm.rs: twice the connections/s of
-//! `posix_spawn` on two CPUs); `posix_spawn` on other systems that have it
-//! (vfork semantics: no copy of the server's memory), or on request with
-//! the `posix-spawn` feature, which ci/test uses to test that backend on
-//! Linux too; std's `Command` elsewhere (Android), or on request with the
-//! `std-command-spawn` feature, which the benchmark compares.
+//! The C library's `posix_spawn` does the starting, on every system that
+//! has it. It returns only once the child has exec'd (or failed to), so a
+//! small pool of spawner threads makes the calls: the event loop hands a
+//! connection over (a [`Job`]) and goes back to accepting, and a spawner
+//! hands back the child's pid (a [`Report`]).
+//!
+//! std's `Command` is no substitute: after a failed exec it reaps its child
+//! itself, and panics when the event loop (which reaps every child) got
+//! there first.
 
+use std::collections::VecDeque;
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
 
-cfg_if::cfg_if! {
-    if #[cfg(any(feature = "std-command-spawn", target_os = "android"))] {
-        // Builds each child's environment from `Environ::entries`.
-        #[path = "spawn/command.rs"]
-        mod backend;
-    } else if #[cfg(all(
-        target_os = "linux",
-        any(target_env = "gnu", target_env = "musl"),
-        any(target_arch = "x86_64", target_arch = "aarch64"),
-        not(feature = "posix-spawn")
-    ))] {
-        // The system call is made directly (libc's clone() is not used:
-        // musl's refuses CLONE_CHILD_CLEARTID, which the launch slots
-        // depend on). Each child gets its own copy of the environment
-        // (`Environ::render`, then the rendering moves into its slot).
-        #[path = "spawn/clone_vm.rs"]
-        mod backend;
-    } else {
-        #[path = "spawn/posix_spawn.rs"]
-        mod backend;
-
-        impl Environ {
-            /// The null-terminated `envp` array, valid until `self` is next
-            /// changed: posix_spawn returns only once the child has exec'd,
-            /// so the rendering can stay here.
-            fn envp(&mut self) -> *const *const libc::c_char {
-                self.render();
-                self.rendered.ptrs.as_ptr()
-            }
-        }
-    }
-}
+#[path = "spawn/posix_spawn.rs"]
+mod backend;
 
 pub use backend::Program;
 
 /// The name of the spawn mechanism in this build.
 pub const MECHANISM: &str = backend::MECHANISM;
 
-/// Whether this build can keep a standby child on the listener, which
-/// takes the next connection itself (`Program::arm`: clone_vm.rs). Where
-/// it cannot, `arm` fails with `Unsupported` and the rest are no-ops. The
-/// child reads SO_PEERCRED, the credentials backend wherever clone_vm is
-/// built (Linux), unless the fallback is forced.
-pub const STANDBY: bool = backend::STANDBY && crate::credentials::SUPPORTED;
-
-/// Uids a standby child can count connections for (see `Program::arm`).
-pub const STANDBY_UIDS: usize = 32;
-
-/// The per-connection variables a standby child sets itself.
-pub struct StandbyVars {
-    pub euid: Slot,
-    pub egid: Slot,
-    pub connnum: Slot,
-    pub path: Slot,
-}
-
-/// What a standby child did with the connection it was armed for.
-#[derive(Debug)]
-pub enum Taken {
-    /// It accepted one and runs the program on it: from the client
-    /// `uid`:`gid`, with `connnum` connections of that uid (this one too).
-    Connection {
-        pid: libc::pid_t,
-        uid: libc::uid_t,
-        gid: libc::gid_t,
-        connnum: u32,
-    },
-    /// `accept` failed (for lack of descriptors, say); it exited.
-    AcceptFailed(io::Error),
-    /// The client's credentials could not be read; it closed the
-    /// connection and exited.
-    CredentialsFailed(io::Error),
-}
-
-/// The standby API where there is no standby child.
-#[cfg(any(
-    feature = "std-command-spawn",
-    target_os = "android",
-    not(all(
-        target_os = "linux",
-        any(target_env = "gnu", target_env = "musl"),
-        any(target_arch = "x86_64", target_arch = "aarch64"),
-        not(feature = "posix-spawn")
-    ))
-))]
-mod no_standby {
-    use std::io;
-    use std::os::fd::BorrowedFd;
-
-    use super::{Environ, Program, StandbyVars, Taken};
-
-    impl Program {
-        pub fn arm(
-            &mut self,
-            _listener: BorrowedFd<'_>,
-            _env: &mut Environ,
-            _vars: &StandbyVars,
-            _counts: impl Iterator<Item = (libc::uid_t, u32)>,
-        ) -> io::Result<libc::pid_t> {
-            Err(io::ErrorKind::Unsupported.into())
-        }
-        pub fn standby_fd(&self) -> Option<BorrowedFd<'_>> {
-            None
-        }
-        pub fn standby_report(&mut self) -> Option<Taken> {
-            None
-        }
-        pub fn standby_accepted(&self) -> Option<libc::pid_t> {
-            None
-        }
-        pub fn standby_waiting(&self) -> bool {
-            false
-        }
-        pub fn standby_ended(&mut self, _uid: libc::uid_t) {}
-        pub fn standby_reaped(&mut self, _pid: libc::pid_t) -> Option<Taken> {
-            None
-        }
-        pub fn disarm(&mut self) -> Option<libc::pid_t> {
-            None
-        }
-    }
-}
+/// A spawner's stack: it runs `posix_spawn` and little else (the C library
+/// gives the child a stack of its own).
+const SPAWNER_STACK: usize = 256 * 1024;
 
 fn cstring(bytes: Vec<u8>, what: &str) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| {
@@ -159,6 +54,192 @@ fn c_argv(argv: &[OsString]) -> io::Result<Vec<CString>> {
         .collect()
 }
 
+/// A connection to start the program on, with its environment.
+pub struct Job {
+    /// Chosen by the caller; comes back in the [`Report`].
+    pub token: u64,
+    /// Closed by the spawner once the child has it.
+    pub conn: OwnedFd,
+    pub env: EnvBlock,
+}
+
+/// What became of a [`Job`].
+pub struct Report {
+    pub token: u64,
+    /// The child's pid, or why it could not be started.
+    pub pid: io::Result<libc::pid_t>,
+    /// The job's environment, back for reuse.
+    pub env: EnvBlock,
+}
+
+/// What the event loop and the spawners share.
+struct Shared {
+    /// Each job waits here for a spawner; the loop hands one over only
+    /// when a spawner is free, so at most one waits at a time.
+    jobs: Mutex<Queue>,
+    job_ready: Condvar,
+    reports: Mutex<Vec<Report>>,
+    /// A byte written here says that reports wait (`Spawner::fd`).
+    wake: OwnedFd,
+}
+
+struct Queue {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+/// Nothing in these sections can panic, but a poisoned lock would still
+/// hold consistent data: take it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The pool of spawner threads, as the event loop sees it.
+pub struct Spawner {
+    shared: Arc<Shared>,
+    /// Readable when reports wait.
+    woken: OwnedFd,
+    threads: usize,
+    /// Jobs handed over whose reports have not been taken.
+    in_flight: usize,
+}
+
+impl Spawner {
+    /// Prepares `argv` and starts `threads` spawners. Each blocks every
+    /// signal, so that signals reach the event loop only.
+    pub fn start(argv: &[OsString], threads: usize) -> io::Result<Spawner> {
+        c_argv(argv)?;
+        let (woken, wake) = crate::fd::pipe_cloexec_nonblocking()?;
+        let shared = Arc::new(Shared {
+            jobs: Mutex::new(Queue {
+                jobs: VecDeque::with_capacity(threads),
+                closed: false,
+            }),
+            job_ready: Condvar::new(),
+            reports: Mutex::new(Vec::with_capacity(threads)),
+            wake,
+        });
+        let spawner = Spawner {
+            shared,
+            woken,
+            threads: threads.max(1),
+            in_flight: 0,
+        };
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        for _ in 0..spawner.threads {
+            let shared = Arc::clone(&spawner.shared);
+            let argv = argv.to_vec();
+            let ready = ready_tx.clone();
+            thread::Builder::new()
+                .name("spawner".into())
+                .stack_size(SPAWNER_STACK)
+                .spawn(move || spawner_thread(&shared, &argv, &ready))?;
+        }
+        drop(ready_tx);
+        for _ in 0..spawner.threads {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::Error::other("a spawner thread ended at start-up")),
+            }
+        }
+        Ok(spawner)
+    }
+
+    /// Readable when reports wait for [`Spawner::take_reports`].
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.woken.as_fd()
+    }
+
+    /// Whether a spawner is free for a job.
+    pub fn has_room(&self) -> bool {
+        self.in_flight < self.threads
+    }
+
+    /// Jobs handed over and not yet reported.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Hands `job` to a free spawner. Call only when [`Spawner::has_room`]:
+    /// otherwise the job waits for one.
+    pub fn submit(&mut self, job: Job) {
+        lock(&self.shared.jobs).jobs.push_back(job);
+        self.shared.job_ready.notify_one();
+        self.in_flight += 1;
+    }
+
+    /// Moves the waiting reports to `out`, in the order they were made.
+    pub fn take_reports(&mut self, out: &mut Vec<Report>) {
+        // The wake-up bytes go first: a report made after this is either
+        // taken below or announced by a new byte.
+        let mut buf = [0u8; 64];
+        // SAFETY: `buf` is a live writable buffer of the stated length.
+        while unsafe { libc::read(self.woken.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }
+            > 0
+        {}
+        let before = out.len();
+        out.append(&mut lock(&self.shared.reports));
+        self.in_flight -= out.len() - before;
+    }
+}
+
+impl Drop for Spawner {
+    /// Idle spawners end; one inside `posix_spawn` ends after it.
+    fn drop(&mut self) {
+        lock(&self.shared.jobs).closed = true;
+        self.shared.job_ready.notify_all();
+    }
+}
+
+fn spawner_thread(shared: &Shared, argv: &[OsString], ready: &std::sync::mpsc::Sender<io::Result<()>>) {
+    let program = crate::signals::block_all_in_this_thread()
+        .and_then(|()| backend::Program::new(argv));
+    let mut program = match program {
+        Ok(p) => {
+            let _ = ready.send(Ok(()));
+            p
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    loop {
+        let job = {
+            let mut q = lock(&shared.jobs);
+            loop {
+                if q.closed {
+                    return;
+                }
+                if let Some(job) = q.jobs.pop_front() {
+                    break job;
+                }
+                q = shared.job_ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let pid = program.spawn(job.conn.as_fd(), &job.env);
+        // The spawner keeps no copy of the connection either.
+        drop(job.conn);
+        let report = Report {
+            token: job.token,
+            pid,
+            env: job.env,
+        };
+        let first = {
+            let mut reports = lock(&shared.reports);
+            reports.push(report);
+            reports.len() == 1
+        };
+        if first {
+            // A full pipe already says that reports wait.
+            // SAFETY: writes one byte from a live local to a descriptor
+            // `shared` keeps open.
+            unsafe { libc::write(shared.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+        }
+    }
+}
+
 /// A handle on one per-connection variable of an [`Environ`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(usize);
@@ -178,20 +259,27 @@ pub struct Environ {
     /// Where each inherited variable starts in `base`.
     base_at: Vec<usize>,
     vars: Vec<Var>,
-    /// The environment as a C array, rebuilt before each spawn.
-    #[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
-    rendered: EnvBlock,
 }
 
-/// A self-contained copy of an [`Environ`]: the strings, and the
-/// null-terminated `envp` array that points into them and nowhere else, so
-/// a child can read it whatever happens to the `Environ` (and to `self`
-/// as long as it is not changed or dropped: moving it moves no string).
-#[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
+/// A copy of an [`Environ`] as it was for one connection, which a spawner
+/// turns into `envp`: each `NAME=value\0`, end to end, and where each
+/// starts. Its buffers keep their capacity from one use to the next.
 #[derive(Default)]
-struct EnvBlock {
+pub struct EnvBlock {
     strings: Vec<u8>,
-    ptrs: Vec<*const libc::c_char>,
+    starts: Vec<usize>,
+}
+
+impl EnvBlock {
+    /// `NAME=value` for every variable, without the NUL bytes.
+    pub fn entries(&self) -> impl Iterator<Item = &[u8]> {
+        let ends = self.starts.iter().skip(1).copied();
+        let ends = ends.chain(std::iter::once(self.strings.len()));
+        self.starts
+            .iter()
+            .zip(ends)
+            .map(|(&start, end)| &self.strings[start..end - 1])
+    }
 }
 
 impl Environ {
@@ -218,8 +306,6 @@ impl Environ {
             base,
             base_at,
             vars: Vec::new(),
-            #[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
-            rendered: EnvBlock::default(),
         }
     }
 
@@ -266,45 +352,23 @@ impl Environ {
         self.vars[slot.0].set = false;
     }
 
-    /// `NAME=value` for every variable the child gets, in order.
-    pub fn entries(&self) -> impl Iterator<Item = &[u8]> {
-        let ends = self.base_at.iter().skip(1).copied();
-        let ends = ends.chain(std::iter::once(self.base.len()));
-        self.base_at
-            .iter()
-            .zip(ends)
-            // Without the NUL byte that ends each one.
-            .map(|(&start, end)| &self.base[start..end - 1])
-            .chain(
-                self.vars
-                    .iter()
-                    .filter(|v| v.set)
-                    .map(|v| &v.buf[..v.buf.len() - 1]),
-            )
-    }
-
-    /// Copies the environment as it is now into `self.rendered`: all the
-    /// strings (one copy of `base`, then the set variables), then the
-    /// pointers to them. The buffers keep their capacity from one call to
-    /// the next.
-    #[cfg(not(any(feature = "std-command-spawn", target_os = "android")))]
-    fn render(&mut self) {
-        let out = &mut self.rendered;
+    /// Copies the environment as it is now into `out`: one copy of the
+    /// inherited variables, then the set ones.
+    pub fn render_into(&self, out: &mut EnvBlock) {
         out.strings.clear();
         out.strings.extend_from_slice(&self.base);
+        out.starts.clear();
+        out.starts.extend_from_slice(&self.base_at);
         for v in self.vars.iter().filter(|v| v.set) {
+            out.starts.push(out.strings.len());
             out.strings.extend_from_slice(&v.buf);
         }
-        // Pointers are taken once `strings` no longer grows.
-        let start = out.strings.as_ptr();
-        out.ptrs.clear();
-        out.ptrs
-            .extend(self.base_at.iter().map(|&at| start.wrapping_add(at).cast()));
-        let mut at = self.base.len();
-        for v in self.vars.iter().filter(|v| v.set) {
-            out.ptrs.push(start.wrapping_add(at).cast());
-            at += v.buf.len();
-        }
-        out.ptrs.push(std::ptr::null());
+    }
+
+    /// The environment as it is now (for tests and the benchmark).
+    pub fn render(&self) -> EnvBlock {
+        let mut out = EnvBlock::default();
+        self.render_into(&mut out);
+        out
     }
 }

@@ -10,7 +10,7 @@ use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
-use platform::spawn::{Environ, Program};
+use platform::spawn::{Environ, Job, Program, Report, Spawner};
 
 use common::serial;
 
@@ -24,7 +24,7 @@ fn argv(args: &[&str]) -> Vec<OsString> {
 fn run(args: &[&str], env: &mut Environ, input: &[u8]) -> Vec<u8> {
     let mut prog = Program::new(&argv(args)).unwrap();
     let (mut ours, theirs) = UnixStream::pair().unwrap();
-    let pid = prog.spawn(theirs.as_fd(), env).unwrap();
+    let pid = prog.spawn(theirs.as_fd(), &env.render()).unwrap();
     drop(theirs);
     ours.write_all(input).unwrap();
     ours.shutdown(Shutdown::Write).unwrap();
@@ -99,7 +99,8 @@ fn environment_is_inherited_minus_managed_plus_slots() {
     let e = env.set(managed, b"a\0b").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(vars(&mut env), ["IPCREMOTEEUID=0", "S6IPC_TEST_KEPT=kept"]);
-    let entries: Vec<&[u8]> = env.entries().collect();
+    let block = env.render();
+    let entries: Vec<&[u8]> = block.entries().collect();
     assert!(entries.contains(&&b"IPCREMOTEEUID=0"[..]));
     assert!(!entries
         .iter()
@@ -167,8 +168,8 @@ fn sigpipe_kills_the_child() {
     ]))
     .unwrap();
     let (ours, theirs) = UnixStream::pair().unwrap();
-    let mut env = Environ::inherit(&[]);
-    let pid = prog.spawn(theirs.as_fd(), &mut env).unwrap();
+    let env = Environ::inherit(&[]);
+    let pid = prog.spawn(theirs.as_fd(), &env.render()).unwrap();
     drop(theirs);
     drop(ours);
     let mut status = 0;
@@ -182,117 +183,6 @@ fn sigpipe_kills_the_child() {
     );
 }
 
-/// Waits for `pid` and says whether it exited with status 0.
-#[cfg(target_os = "linux")]
-fn exited_ok(pid: libc::pid_t) -> bool {
-    let mut status = 0;
-    // SAFETY: `pid` is our child; `status` is writable.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
-}
-
-/// The child reads its environment until it execs, which may be after
-/// `spawn` has returned: it must have its own copy, so that the server can
-/// change or drop the `Environ` (here: drop it, then reuse the memory) at
-/// once.
-#[cfg(target_os = "linux")]
-#[test]
-fn the_environment_can_be_dropped_right_after_spawn() {
-    let _g = serial();
-    std::env::set_var("S6IPC_TEST_BASE", "inherited value");
-    let mut prog = Program::new(&argv(&["/usr/bin/env"])).unwrap();
-    for i in 0..200 {
-        let mut env = Environ::inherit(&[]);
-        let n = env.slot("S6IPC_TEST_N");
-        env.set(n, format!("{i}").as_bytes()).unwrap();
-        let (mut ours, theirs) = UnixStream::pair().unwrap();
-        let pid = prog.spawn(theirs.as_fd(), &mut env).unwrap();
-        drop(theirs);
-        drop(env);
-        // Likely to land where the environment was.
-        let scribble: Vec<Vec<u8>> = (0..64).map(|_| vec![b'X'; 4096]).collect();
-        let mut out = String::new();
-        ours.read_to_string(&mut out).unwrap();
-        drop(scribble);
-        assert!(exited_ok(pid), "spawn {i}");
-        let vars: Vec<&str> = out
-            .lines()
-            .filter(|l| l.starts_with("S6IPC_TEST_"))
-            .collect();
-        assert_eq!(
-            vars,
-            [
-                "S6IPC_TEST_BASE=inherited value",
-                format!("S6IPC_TEST_N={i}").as_str()
-            ],
-            "spawn {i}: {out}"
-        );
-        assert!(prog.take_failure(pid).is_none());
-    }
-    std::env::remove_var("S6IPC_TEST_BASE");
-}
-
-/// More children than the backend's first launch slots, all started before
-/// any is served: each gets its own connection and environment.
-#[cfg(target_os = "linux")]
-#[test]
-fn many_children_start_at_once() {
-    let _g = serial();
-    let mut prog = Program::new(&argv(&["/bin/sh", "-c", "cat; echo \"$S6IPC_TEST_N\""])).unwrap();
-    let mut env = Environ::inherit(&[]);
-    let n = env.slot("S6IPC_TEST_N");
-    let mut children = Vec::new();
-    for i in 0..50 {
-        env.set(n, format!("{i}").as_bytes()).unwrap();
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        let pid = prog.spawn(theirs.as_fd(), &mut env).unwrap();
-        children.push((pid, ours));
-    }
-    for (i, (pid, mut ours)) in children.into_iter().enumerate() {
-        ours.write_all(format!("child {i}\n").as_bytes()).unwrap();
-        ours.shutdown(Shutdown::Write).unwrap();
-        let mut out = String::new();
-        ours.read_to_string(&mut out).unwrap();
-        assert!(exited_ok(pid), "child {i}");
-        assert_eq!(out, format!("child {i}\n{i}\n"));
-        assert!(prog.take_failure(pid).is_none());
-    }
-}
-
-/// Children stopped right after `spawn` (perhaps before their exec: SIGSTOP
-/// cannot be blocked) neither stop the next spawns nor hang dropping the
-/// `Program`.
-#[cfg(target_os = "linux")]
-#[test]
-fn stopped_children_do_not_block_the_server() {
-    let _g = serial();
-    let mut prog = Program::new(&argv(&["/bin/true"])).unwrap();
-    let mut env = Environ::inherit(&[]);
-    let (_ours, theirs) = UnixStream::pair().unwrap();
-    let mut stopped = Vec::new();
-    for _ in 0..20 {
-        let pid = prog.spawn(theirs.as_fd(), &mut env).unwrap();
-        // SAFETY: `pid` is our child, not yet reaped.
-        unsafe { libc::kill(pid, libc::SIGSTOP) };
-        stopped.push(pid);
-    }
-    let mut others = Vec::new();
-    for _ in 0..20 {
-        others.push(prog.spawn(theirs.as_fd(), &mut env).unwrap());
-    }
-    drop(prog);
-    for pid in stopped {
-        // SAFETY: `pid` is our child, not yet reaped.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        let mut status = 0;
-        // SAFETY: as above; `status` is writable.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    }
-    for pid in others {
-        assert!(exited_ok(pid));
-    }
-}
-
 #[test]
 fn bad_programs_are_errors() {
     let _g = serial();
@@ -303,12 +193,126 @@ fn bad_programs_are_errors() {
     // A program that does not exist is reported by spawn itself.
     let mut prog = Program::new(&argv(&["/nonexistent/s6ipc-no-such-program"])).unwrap();
     let (_ours, theirs) = UnixStream::pair().unwrap();
-    let mut env = Environ::inherit(&[]);
-    let e = prog.spawn(theirs.as_fd(), &mut env).unwrap_err();
+    let env = Environ::inherit(&[]);
+    let e = prog.spawn(theirs.as_fd(), &env.render()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
 #[test]
 fn mechanism_is_named() {
     assert!(!platform::spawn::MECHANISM.is_empty());
+}
+
+/// Hands `jobs` to a pool of `threads` spawners, no more at once than it
+/// has room for, and returns every report.
+fn through_pool(args: &[&str], threads: usize, jobs: Vec<Job>) -> Vec<Report> {
+    let mut spawner = Spawner::start(&argv(args), threads).unwrap();
+    let total = jobs.len();
+    let mut jobs = jobs.into_iter();
+    let mut reports = Vec::new();
+    while reports.len() < total {
+        while spawner.has_room() {
+            match jobs.next() {
+                Some(job) => spawner.submit(job),
+                None => break,
+            }
+        }
+        let mut fds = [libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&spawner.fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: `fds` is a live array of one pollfd.
+        assert!(unsafe { libc::poll(fds.as_mut_ptr(), 1, 10_000) } > 0, "no report in 10 s");
+        spawner.take_reports(&mut reports);
+    }
+    assert_eq!(spawner.in_flight(), 0);
+    reports
+}
+
+/// Many connections through a pool of spawners at once: each child gets
+/// its own connection and its own environment, and each job is reported
+/// once with its token.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_pool_of_spawners_keeps_each_connection_and_environment_apart() {
+    let _g = serial();
+    let mut env = Environ::inherit(&[]);
+    let n = env.slot("S6IPC_TEST_N");
+    let mut ours = Vec::new();
+    let mut jobs = Vec::new();
+    for i in 0..50u64 {
+        env.set(n, format!("{i}").as_bytes()).unwrap();
+        let (mine, theirs) = UnixStream::pair().unwrap();
+        ours.push(mine);
+        jobs.push(Job {
+            token: i,
+            conn: theirs.into(),
+            env: env.render(),
+        });
+    }
+    let reports = through_pool(&["/bin/sh", "-c", "cat; echo \"$S6IPC_TEST_N\""], 4, jobs);
+    let mut tokens: Vec<u64> = reports.iter().map(|r| r.token).collect();
+    tokens.sort();
+    assert_eq!(tokens, (0..50).collect::<Vec<_>>(), "each job reported once");
+    for (i, mut mine) in ours.into_iter().enumerate() {
+        mine.write_all(format!("child {i}\n").as_bytes()).unwrap();
+        mine.shutdown(Shutdown::Write).unwrap();
+        let mut out = String::new();
+        mine.read_to_string(&mut out).unwrap();
+        assert_eq!(out, format!("child {i}\n{i}\n"), "the spawner closed its copy");
+    }
+    for r in reports {
+        let pid = r.pid.unwrap();
+        let mut status = 0;
+        // SAFETY: `pid` is our child; `status` is writable.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+}
+
+/// A program that cannot be executed comes back as the report's error.
+#[test]
+fn a_spawn_that_fails_is_reported_as_such() {
+    let _g = serial();
+    let (_ours, theirs) = UnixStream::pair().unwrap();
+    let job = Job {
+        token: 7,
+        conn: theirs.into(),
+        env: Environ::inherit(&[]).render(),
+    };
+    let reports = through_pool(&["/nonexistent/s6ipc-no-such-program"], 2, vec![job]);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].token, 7);
+    let e = reports[0].pid.as_ref().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}
+
+/// Spawner threads block every signal: a signal sent to the process
+/// reaches whatever thread leaves it unblocked (the event loop's), and
+/// with a signalfd a spawner that took SIGCHLD would lose it.
+#[cfg(target_os = "linux")]
+#[test]
+fn spawner_threads_block_every_signal() {
+    let _g = serial();
+    let spawner = Spawner::start(&argv(&["/bin/true"]), 3).unwrap();
+    let mut seen = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "spawner" {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap();
+        let blk = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+            .unwrap();
+        // Every standard signal but SIGKILL and SIGSTOP, which cannot be.
+        let wanted = ((1u64 << 31) - 1) & !(1 << (libc::SIGKILL - 1)) & !(1 << (libc::SIGSTOP - 1));
+        assert_eq!(blk & wanted, wanted, "SigBlk {blk:#x}");
+        seen += 1;
+    }
+    assert_eq!(seen, 3, "three spawner threads");
+    drop(spawner);
 }

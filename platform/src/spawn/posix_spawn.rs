@@ -1,6 +1,7 @@
 //! `posix_spawn(3)`: the C library starts the child without copying the
-//! server (vfork or a clone that shares memory), and reports a program that
-//! cannot be executed as an error return.
+//! server (vfork, or a clone that shares memory until the exec) and
+//! reports a program that cannot be executed as an error return. One
+//! [`Program`] per spawner thread: nothing in it is shared.
 
 use std::ffi::{CString, OsString};
 use std::io;
@@ -8,35 +9,89 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
 
-use super::{c_argv, Environ};
+use super::{c_argv, EnvBlock};
 
-/// No standby child here (see spawn.rs).
-pub const STANDBY: bool = false;
+cfg_if::cfg_if! {
+    if #[cfg(target_os = "android")] {
+        /// Bionic has had posix_spawn since API level 28 (Android 9); the
+        /// libc crate has its types and constants but not its functions,
+        /// declared here as <spawn.h> declares them.
+        mod sys {
+            pub use libc::{
+                posix_spawn_file_actions_t, posix_spawnattr_t, POSIX_SPAWN_SETSIGDEF,
+                POSIX_SPAWN_SETSIGMASK,
+            };
+            use libc::{c_char, c_int, c_short, pid_t, sigset_t};
+
+            extern "C" {
+                pub fn posix_spawn(
+                    pid: *mut pid_t,
+                    path: *const c_char,
+                    actions: *const posix_spawn_file_actions_t,
+                    attr: *const posix_spawnattr_t,
+                    argv: *const *mut c_char,
+                    envp: *const *mut c_char,
+                ) -> c_int;
+                pub fn posix_spawnp(
+                    pid: *mut pid_t,
+                    file: *const c_char,
+                    actions: *const posix_spawn_file_actions_t,
+                    attr: *const posix_spawnattr_t,
+                    argv: *const *mut c_char,
+                    envp: *const *mut c_char,
+                ) -> c_int;
+                pub fn posix_spawnattr_init(attr: *mut posix_spawnattr_t) -> c_int;
+                pub fn posix_spawnattr_destroy(attr: *mut posix_spawnattr_t) -> c_int;
+                pub fn posix_spawnattr_setflags(attr: *mut posix_spawnattr_t, flags: c_short) -> c_int;
+                pub fn posix_spawnattr_setsigmask(
+                    attr: *mut posix_spawnattr_t,
+                    mask: *const sigset_t,
+                ) -> c_int;
+                pub fn posix_spawnattr_setsigdefault(
+                    attr: *mut posix_spawnattr_t,
+                    mask: *const sigset_t,
+                ) -> c_int;
+                pub fn posix_spawn_file_actions_init(actions: *mut posix_spawn_file_actions_t) -> c_int;
+                pub fn posix_spawn_file_actions_destroy(
+                    actions: *mut posix_spawn_file_actions_t,
+                ) -> c_int;
+                pub fn posix_spawn_file_actions_adddup2(
+                    actions: *mut posix_spawn_file_actions_t,
+                    fd: c_int,
+                    new_fd: c_int,
+                ) -> c_int;
+            }
+        }
+    } else {
+        use libc as sys;
+    }
+}
 
 pub const MECHANISM: &str = "posix_spawn";
 
 /// File actions that put one descriptor on fds 0 and 1.
 struct FileActions {
-    raw: libc::posix_spawn_file_actions_t,
+    raw: sys::posix_spawn_file_actions_t,
     fd: RawFd,
 }
 
 impl FileActions {
     fn new(fd: RawFd) -> io::Result<Box<FileActions>> {
         let mut fa = Box::new(FileActions {
-            // SAFETY: the value is initialised by posix_spawn_file_actions_init
-            // right below before any other use.
+            // SAFETY: plain C storage, initialised by
+            // posix_spawn_file_actions_init right below before any use.
             raw: unsafe { MaybeUninit::zeroed().assume_init() },
             fd,
         });
-        // SAFETY: `fa.raw` is writable storage for a file actions object; it
-        // is boxed so its address never changes after init.
-        unsafe {
-            check(libc::posix_spawn_file_actions_init(&mut fa.raw))?;
-            // The Drop impl below destroys it from here on, on every path.
-            check(libc::posix_spawn_file_actions_adddup2(&mut fa.raw, fd, 0))?;
-            check(libc::posix_spawn_file_actions_adddup2(&mut fa.raw, fd, 1))?;
+        // SAFETY: `fa.raw` is writable storage for a file actions object,
+        // boxed so that its address never changes after init.
+        check(unsafe { sys::posix_spawn_file_actions_init(&mut fa.raw) })?;
+        // The Drop impl below destroys it from here on, on every path.
+        for target in [0, 1] {
+            // SAFETY: `fa.raw` was initialised just above.
+            check(unsafe { sys::posix_spawn_file_actions_adddup2(&mut fa.raw, fd, target) })?;
         }
+        keep_stderr(&mut fa.raw)?;
         Ok(fa)
     }
 }
@@ -44,16 +99,48 @@ impl FileActions {
 impl Drop for FileActions {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`, destroyed exactly once here.
-        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.raw) };
+        unsafe { sys::posix_spawn_file_actions_destroy(&mut self.raw) };
     }
 }
 
-struct Attr(libc::posix_spawnattr_t);
+cfg_if::cfg_if! {
+    if #[cfg(target_vendor = "apple")] {
+        // No accept4 on Apple systems: a connection is close-on-exec only
+        // a moment after its accept, and a spawn made on another thread in
+        // that moment would hand it to the wrong child. So each child gets
+        // only the descriptors its file actions name
+        // (POSIX_SPAWN_CLOEXEC_DEFAULT), and fd 2 is named with Apple's
+        // addinherit_np (a dup2 of 2 onto itself would not do).
+        const EXTRA_FLAGS: libc::c_int = libc::POSIX_SPAWN_CLOEXEC_DEFAULT;
+
+        extern "C" {
+            // <spawn.h> on macOS 10.7 and later; the libc crate lacks it.
+            fn posix_spawn_file_actions_addinherit_np(
+                actions: *mut sys::posix_spawn_file_actions_t,
+                fd: libc::c_int,
+            ) -> libc::c_int;
+        }
+
+        fn keep_stderr(actions: &mut sys::posix_spawn_file_actions_t) -> io::Result<()> {
+            // SAFETY: `actions` is an initialised file actions object.
+            check(unsafe { posix_spawn_file_actions_addinherit_np(actions, 2) })
+        }
+    } else {
+        // Everything but fds 0 to 2 is close-on-exec from its creation.
+        const EXTRA_FLAGS: libc::c_int = 0;
+
+        fn keep_stderr(_: &mut sys::posix_spawn_file_actions_t) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}
+
+struct Attr(sys::posix_spawnattr_t);
 
 impl Drop for Attr {
     fn drop(&mut self) {
         // SAFETY: initialised in `Program::new`, destroyed exactly once here.
-        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
+        unsafe { sys::posix_spawnattr_destroy(&mut self.0) };
     }
 }
 
@@ -65,14 +152,16 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// The program to run for each connection, prepared once.
+/// The program to run for each connection, prepared once per thread.
 pub struct Program {
     argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
+    /// The `envp` of the current spawn, rebuilt from each [`EnvBlock`].
+    envp: Vec<*const libc::c_char>,
     search_path: bool,
     attr: Box<Attr>,
-    /// The accepted connection almost always gets the same descriptor
-    /// number, so the file actions are built once and kept for it.
+    /// Connections often get the same descriptor number again, so the
+    /// file actions are kept for the last one.
     actions: Option<Box<FileActions>>,
 }
 
@@ -83,69 +172,70 @@ impl Program {
         argv_ptrs.push(ptr::null());
         let search_path = !argv[0].as_bytes().contains(&b'/');
 
-        // SAFETY: zeroed storage is only used after posix_spawnattr_init.
+        // SAFETY: plain C storage, only used after posix_spawnattr_init.
         let mut attr = Box::new(Attr(unsafe { MaybeUninit::zeroed().assume_init() }));
-        // SAFETY: every call gets the boxed attribute object (stable address)
-        // and live, initialised signal sets.
+        // SAFETY: `attr.0` is boxed (a stable address) writable storage.
+        check(unsafe { sys::posix_spawnattr_init(&mut attr.0) })?;
+        // From here on Attr's Drop destroys it.
+        let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+        let mut default = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: the sets are initialised by sigemptyset before they are
+        // read; every call gets the initialised attribute object.
         unsafe {
-            check(libc::posix_spawnattr_init(&mut attr.0))?;
-            let mut empty = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
-            libc::sigemptyset(&mut empty);
-            let mut default = MaybeUninit::<libc::sigset_t>::zeroed().assume_init();
-            libc::sigemptyset(&mut default);
-            libc::sigaddset(&mut default, libc::SIGPIPE);
-            check(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
-            check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &default))?;
-            let flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
-            check(libc::posix_spawnattr_setflags(&mut attr.0, flags as _))?;
+            libc::sigemptyset(empty.as_mut_ptr());
+            libc::sigemptyset(default.as_mut_ptr());
+            libc::sigaddset(default.as_mut_ptr(), libc::SIGPIPE);
+            check(sys::posix_spawnattr_setsigmask(&mut attr.0, empty.as_ptr()))?;
+            check(sys::posix_spawnattr_setsigdefault(&mut attr.0, default.as_ptr()))?;
+            let flags = sys::POSIX_SPAWN_SETSIGMASK as libc::c_int
+                | sys::POSIX_SPAWN_SETSIGDEF as libc::c_int
+                | EXTRA_FLAGS;
+            check(sys::posix_spawnattr_setflags(&mut attr.0, flags as _))?;
         }
         Ok(Program {
             argv,
             argv_ptrs,
+            envp: Vec::new(),
             search_path,
             attr,
             actions: None,
         })
     }
 
-    /// Starts the program on `conn` with `env`; returns its pid.
-    pub fn spawn(&mut self, conn: BorrowedFd<'_>, env: &mut Environ) -> io::Result<libc::pid_t> {
+    /// Starts the program on `conn` with `env`; returns its pid once it
+    /// has exec'd.
+    pub fn spawn(&mut self, conn: BorrowedFd<'_>, env: &EnvBlock) -> io::Result<libc::pid_t> {
         let fd = conn.as_raw_fd();
-        if self.actions.as_ref().map(|a| a.fd) != Some(fd) {
-            self.actions = None;
-            self.actions = Some(FileActions::new(fd)?);
-        }
-        let actions = match &self.actions {
-            Some(a) => &a.raw,
-            None => unreachable!("file actions were set just above"),
+        let actions = match &mut self.actions {
+            Some(a) if a.fd == fd => a,
+            slot => slot.insert(FileActions::new(fd)?),
         };
-        let envp = env.envp();
+        self.envp.clear();
+        let start = env.strings.as_ptr();
+        self.envp
+            .extend(env.starts.iter().map(|&at| start.wrapping_add(at).cast()));
+        self.envp.push(ptr::null());
         let mut pid: libc::pid_t = 0;
         let spawn = if self.search_path {
-            libc::posix_spawnp
+            sys::posix_spawnp
         } else {
-            libc::posix_spawn
+            sys::posix_spawn
         };
         // SAFETY: `pid` is writable; `actions` and `attr` are initialised;
         // `argv_ptrs` and `envp` are null-terminated arrays of pointers to
-        // NUL-terminated strings that `self` and `env` keep alive for the
-        // call. The descriptor in the file actions is `conn`, live here.
+        // NUL-terminated strings (`EnvBlock` holds `NAME=value\0` at each
+        // start) that `self` and `env` keep alive for the call. The
+        // descriptor in the file actions is `conn`, live here.
         check(unsafe {
             spawn(
                 &mut pid,
                 self.argv[0].as_ptr(),
-                actions,
+                &actions.raw,
                 &self.attr.0,
                 self.argv_ptrs.as_ptr() as *const *mut libc::c_char,
-                envp as *const *mut libc::c_char,
+                self.envp.as_ptr() as *const *mut libc::c_char,
             )
         })?;
         Ok(pid)
-    }
-
-    /// Why the child `pid` could not be executed, if that is how it ended:
-    /// never here, `spawn` itself reports it.
-    pub fn take_failure(&mut self, _pid: libc::pid_t) -> Option<io::Error> {
-        None
     }
 }
