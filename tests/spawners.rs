@@ -1,0 +1,323 @@
+//! The spawner threads: a spawn that never returns (its child stopped
+//! before its exec) holds up its own thread only, and the limits hold
+//! whatever the spawners are doing.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{eventually, Server};
+
+/// A PATH of many directories that do not exist before the real ones:
+/// `posix_spawnp` tries each in the child before its exec succeeds, which
+/// leaves a test the time to stop that child while it still runs the
+/// server's code.
+fn slow_path() -> String {
+    let mut path: String = (0..12_000).map(|i| format!("/x/{i}:")).collect();
+    path.push_str("/usr/bin:/bin");
+    path
+}
+
+fn start_slow(options: &[&str]) -> Server {
+    start_slow_with(options, &["cat"])
+}
+
+fn start_slow_with(options: &[&str], prog: &[&str]) -> Server {
+    Server::start_with(options, prog, |cmd| {
+        cmd.env("PATH", slow_path());
+    })
+}
+
+fn exe(pid: i32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// The server's children, read from each thread's list: a child belongs to
+/// the thread that made it.
+fn thread_children(server: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{server}/task")).unwrap().flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+    }
+    out
+}
+
+/// How many spawner threads the server has.
+fn spawner_threads(server: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{server}/task"))
+        .unwrap()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "spawner")
+        })
+        .count()
+}
+
+/// Connects a client and stops its child before the child's exec, while
+/// it is still the server's own executable. Returns the client and the
+/// stopped child; its spawner is stuck until the child is continued.
+fn stuck_spawn(server: &Server, already: &[i32]) -> (UnixStream, i32) {
+    let server_exe = exe(server.pid()).unwrap();
+    let deadline = Instant::now() + common::TIMEOUT;
+    'client: while Instant::now() < deadline {
+        let mut client = server.connect();
+        client.write_all(b"hello\n").unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(2) {
+            for pid in thread_children(server.pid()) {
+                if already.contains(&pid) || exe(pid).as_ref() != Some(&server_exe) {
+                    continue;
+                }
+                // SAFETY: kill has no memory effects.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                eventually("the child to stop", || state(pid) != Some('R'));
+                if state(pid) == Some('T') && exe(pid).as_ref() == Some(&server_exe) {
+                    return (client, pid);
+                }
+                // It exec'd first: let it be and try another client.
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+                continue 'client;
+            }
+            thread::yield_now();
+        }
+    }
+    panic!("no child could be stopped before its exec");
+}
+
+fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().next()?.chars().next()
+}
+
+fn answer(client: &UnixStream) -> String {
+    let mut line = String::new();
+    BufReader::new(client).read_line(&mut line).unwrap();
+    line
+}
+
+#[test]
+fn a_child_stopped_before_its_exec_does_not_stop_the_others() {
+    if common::skip_unless_procfs("a_child_stopped_before_its_exec_does_not_stop_the_others") {
+        return;
+    }
+    let server = start_slow(&["-v", "-c", "10"]);
+    let (stuck_client, stuck) = stuck_spawn(&server, &[]);
+    for i in 0..5 {
+        let mut c = server.connect();
+        let line = format!("client {i}\n");
+        c.write_all(line.as_bytes()).unwrap();
+        assert_eq!(answer(&c), line, "served while a spawn is stuck");
+    }
+    // The stuck one goes on once continued, and is served too.
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(stuck, libc::SIGCONT) };
+    assert_eq!(answer(&stuck_client), "hello\n");
+    server.wait_log(&format!("allow 0:0 pid {stuck} "));
+}
+
+#[test]
+fn with_every_spawner_stuck_clients_wait_and_sigterm_still_ends_the_server() {
+    if common::skip_unless_procfs("with_every_spawner_stuck_clients_wait_and_sigterm_still_ends_the_server")
+    {
+        return;
+    }
+    let mut server = start_slow(&["-v", "-c", "40"]);
+    let n = spawner_threads(server.pid());
+    assert!(n >= 2, "{n} spawner threads");
+    let mut stuck = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        let (c, pid) = stuck_spawn(&server, &stuck);
+        stuck.push(pid);
+        clients.push(c);
+    }
+    // No spawner is free: the next client waits in the backlog (the
+    // server does not even accept it), although there is room for 40.
+    let fds_before = common::open_fds(server.pid());
+    let mut waiting = server.connect();
+    waiting.write_all(b"waiting\n").unwrap();
+    waiting.set_nonblocking(true).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let mut b = [0u8; 8];
+    assert_eq!(
+        waiting.read(&mut b).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "served with every spawner stuck?"
+    );
+    assert!(!server.lines().iter().any(|l| l.contains("allow ")), "{:#?}", server.lines());
+    assert_eq!(
+        common::open_fds(server.pid()),
+        fds_before,
+        "the server accepted a client that no spawner can take"
+    );
+
+    let t0 = Instant::now();
+    server.signal(libc::SIGTERM);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "alive 1 s after SIGTERM with every spawner stuck"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    let status = server.wait_exit();
+    assert!(status.success(), "{status:?}");
+    for pid in stuck {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// SIGHUP while a spawn is in flight: the child's pid is not known yet,
+/// and it gets SIGTERM and SIGCONT as soon as it is.
+#[test]
+fn sighup_reaches_a_child_whose_spawn_was_in_flight() {
+    if common::skip_unless_procfs("sighup_reaches_a_child_whose_spawn_was_in_flight") {
+        return;
+    }
+    let server = start_slow_with(&["-v", "-P"], &["sh", "-c", "exec sleep 30"]);
+    let (_client, stuck) = stuck_spawn(&server, &[]);
+    server.signal(libc::SIGHUP);
+    server.wait_log("received SIGHUP");
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(stuck, libc::SIGCONT) };
+    server.wait_log(&format!("end pid {stuck} uid ? signal {}", libc::SIGTERM));
+    server.wait_log("status: 0/40");
+}
+
+/// SIGQUIT while a spawn is in flight: the server waits for it (up to a
+/// second), signals the child, then exits.
+#[test]
+fn sigquit_waits_for_a_spawn_in_flight_and_signals_its_child() {
+    if common::skip_unless_procfs("sigquit_waits_for_a_spawn_in_flight_and_signals_its_child") {
+        return;
+    }
+    let mut server = start_slow_with(&["-v", "-P"], &["sh", "-c", "exec sleep 30"]);
+    let (_client, stuck) = stuck_spawn(&server, &[]);
+    server.signal(libc::SIGQUIT);
+    server.wait_log("received SIGQUIT");
+    thread::sleep(Duration::from_millis(200));
+    assert!(server.child.try_wait().unwrap().is_none(), "it waits for the spawn");
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(stuck, libc::SIGCONT) };
+    assert!(server.wait_exit().success());
+    // The child was signalled, not left running: it is gone (reaped by
+    // init once the server exited).
+    eventually("the child to die of SIGTERM", || !common::alive(stuck));
+    assert!(server.lines().iter().any(|l| l.ends_with(": info: exiting")));
+}
+
+/// The uid a child was told its client has, once it has exec'd.
+fn client_uid(pid: i32) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|&b| b == 0)
+        .find_map(|v| v.strip_prefix(b"IPCREMOTEEUID="))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Two uids hammer a server with `-c 2 -C 1` while SIGHUPs kill children
+/// and spawns are in flight (the long PATH keeps each in flight for
+/// milliseconds): no sample ever sees more than two children, nor two of
+/// one uid, and no child is told it is its uid's second connection.
+#[test]
+fn limits_hold_while_spawns_are_in_flight_and_signals_arrive() {
+    if common::skip_unless_procfs("limits_hold_while_spawns_are_in_flight_and_signals_arrive")
+        || common::skip_unless_root("limits_hold_while_spawns_are_in_flight_and_signals_arrive")
+        || cfg!(feature = "force-unsupported-credentials")
+    {
+        return;
+    }
+    let server = Server::start_with(
+        &["-v", "-c", "2", "-C", "1"],
+        &["sh", "-c", "echo \"n=$IPCCONNNUM\"; exec sleep 0.05"],
+        |cmd| {
+            cmd.env("PATH", slow_path());
+        },
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(server.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let most = Arc::new(AtomicUsize::new(0));
+    let most_of_one_uid = Arc::new(AtomicUsize::new(0));
+    let answers = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+
+    let pid = server.pid();
+    let watcher = {
+        let (stop, most, most_of_one_uid) =
+            (Arc::clone(&stop), Arc::clone(&most), Arc::clone(&most_of_one_uid));
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let children = common::all_children_of(pid);
+                most.fetch_max(children.len(), Ordering::Relaxed);
+                let mut uids: Vec<String> = children.into_iter().filter_map(client_uid).collect();
+                uids.sort();
+                let n = uids.len();
+                uids.dedup();
+                most_of_one_uid.fetch_max(n - uids.len() + usize::from(n > 0), Ordering::Relaxed);
+            }
+        })
+    };
+    let hup = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                // SAFETY: kill has no memory effects.
+                unsafe { libc::kill(pid, libc::SIGHUP) };
+                thread::sleep(Duration::from_millis(40));
+            }
+        })
+    };
+    let mut clients = Vec::new();
+    for uid in [0u32, 65534] {
+        for _ in 0..2 {
+            let (path, answers) = (server.path.clone(), Arc::clone(&answers));
+            clients.push(thread::spawn(move || {
+                for _ in 0..60 {
+                    let out = std::process::Command::new("s6-ipcclient")
+                        .arg(&path)
+                        .args(["sh", "-c", "cat <&6"])
+                        .uid(uid)
+                        .gid(uid)
+                        .output()
+                        .expect("run s6-ipcclient");
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    answers.lock().unwrap().push(text);
+                }
+            }));
+        }
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    hup.join().unwrap();
+
+    let most = most.load(Ordering::Relaxed);
+    let most_of_one_uid = most_of_one_uid.load(Ordering::Relaxed);
+    assert!((1..=2).contains(&most), "{most} children at once under -c 2");
+    assert_eq!(most_of_one_uid, 1, "two children of one uid at once under -C 1");
+    let answers = answers.lock().unwrap();
+    let served = answers.iter().filter(|a| a.as_str() == "n=1\n").count();
+    let wrong: Vec<&String> = answers
+        .iter()
+        .filter(|a| !a.is_empty() && a.as_str() != "n=1\n")
+        .collect();
+    assert!(wrong.is_empty(), "IPCCONNNUM above -C 1: {wrong:?}");
+    assert!(served > 0, "nothing served: {:?}", &answers[..10]);
+    let denials = server.lines().iter().filter(|l| l.contains(": info: deny ")).count();
+    eprintln!(
+        "{} connections: {served} served with n=1, {denials} denied, most children {most}",
+        answers.len()
+    );
+    eventually("no children left", || common::all_children_of(pid).is_empty());
+}
