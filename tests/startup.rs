@@ -316,8 +316,8 @@ fn the_backlog_reaches_listen() {
     if common::skip_unless_procfs("the_backlog_reaches_listen") {
         return;
     }
-    if std::process::Command::new("ss").arg("-V").output().is_err() {
-        eprintln!("skipped: the_backlog_reaches_listen needs ss (iproute2)");
+    let have_ss = std::process::Command::new("ss").arg("-V").output().is_ok();
+    if common::skip_unless(have_ss, "the_backlog_reaches_listen", "needs ss (iproute2)") {
         return;
     }
     let s = Server::start(&["-b", "7"], &["true"]);

@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod skipped;
+pub use skipped::record_skip;
+
 /// How long any single wait in a test may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -25,15 +28,18 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Returns true, after saying so on stderr, when the test needs root and
-/// does not have it.
+/// Returns true, after recording the skip ([`record_skip`]), when the test
+/// needs root and does not have it.
 pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        false
-    } else {
-        eprintln!("skipped: {test} needs root");
-        true
+    skip_unless(is_root(), test, "needs root")
+}
+
+/// Returns true, after recording the skip, when `available` is false.
+pub fn skip_unless(available: bool, test: &str, reason: &str) -> bool {
+    if !available {
+        record_skip(test, reason);
     }
+    !available
 }
 
 /// A fresh directory, removed on drop.
@@ -440,25 +446,19 @@ pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
 
-/// Returns true, after saying so on stderr, when the test reads
+/// Returns true, after recording the skip, when the test reads
 /// /proc/PID/{fd,stat,status} (directly or through [`alive`],
 /// [`children_of`] and [`open_fds`]) and this system has no such thing.
 pub fn skip_unless_procfs(test: &str) -> bool {
-    if platform::host::PROCFS {
-        false
-    } else {
-        eprintln!("skipped: {test} needs /proc (Linux)");
-        true
-    }
+    skip_unless(platform::host::PROCFS, test, "needs /proc (Linux)")
 }
 
-/// Returns true, after saying so on stderr, when the test binds abstract
+/// Returns true, after recording the skip, when the test binds abstract
 /// socket addresses and this system has none.
 pub fn skip_unless_abstract_addresses(test: &str) -> bool {
-    if platform::host::ABSTRACT_ADDRESSES {
-        false
-    } else {
-        eprintln!("skipped: {test} needs abstract socket addresses (Linux)");
-        true
-    }
+    skip_unless(
+        platform::host::ABSTRACT_ADDRESSES,
+        test,
+        "needs abstract socket addresses (Linux)",
+    )
 }
