@@ -442,22 +442,6 @@ mod lookup {
     }
 
     #[test]
-    fn denials_are_not_logged_with_minus_q() {
-        let mut server = Server::start(
-            &["-q", "-C", "1"],
-            &["sh", "-c", "echo served; cat >/dev/null"],
-        );
-        let mut first = server.connect();
-        let mut line = [0u8; 7];
-        first.read_exact(&mut line).unwrap();
-        assert_eq!(server.request(b""), b"");
-        drop(first);
-        server.signal(libc::SIGTERM);
-        server.wait_exit();
-        assert!(server.lines().is_empty(), "{:?}", server.lines());
-    }
-
-    #[test]
     fn verbose_lines_with_lookup() {
         let server = Server::start(&["-v", "-c", "5", "-C", "2"], &["sh", "-c", "exit 3"]);
         server.request(b"");
