@@ -4,14 +4,7 @@
 
 mod common;
 
-use std::io::Error;
-
-use common::{run_cmd, TempDir};
-
-/// A system error's text as the server writes it after `: `.
-fn strerror(errno: i32) -> String {
-    Error::from_raw_os_error(errno).to_string()
-}
+use common::{run_cmd, strerror, TempDir};
 
 #[test]
 fn fatal_errors_are_logged_at_every_verbosity() {
@@ -42,8 +35,7 @@ mod serving {
     use std::io::{BufRead, BufReader};
     use std::os::unix::fs::PermissionsExt;
 
-    use super::common::{wait_reaped, Server, TempDir};
-    use super::strerror;
+    use super::common::{strerror, wait_reaped, Server, TempDir};
 
     /// How each verbosity's run is told apart.
     #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 
-use common::{eventually, run_cmd, Server, TempDir};
+use common::{eventually, run_cmd, strerror, Server, TempDir};
 
 fn fd_target(pid: i32, fd: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
@@ -330,10 +330,6 @@ fn skip_unless_setpriv(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     common::skip_unless(have, test, "needs setpriv (util-linux)")
-}
-
-fn strerror(errno: i32) -> String {
-    std::io::Error::from_raw_os_error(errno).to_string()
 }
 
 #[test]

@@ -317,6 +317,12 @@ pub fn finish(s: &mut UnixStream, input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A system error's text as the server writes it after `: ` (the C
+/// library's text and the errno, as `io::Error` shows it).
+pub fn strerror(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string()
+}
+
 /// Fails unless nothing has been written to `s` yet for it to read: the
 /// server has not served this client (it waits in the backlog).
 pub fn assert_unanswered(s: &UnixStream, why: &str) {
