@@ -35,7 +35,7 @@ mod serving {
     use std::io::{BufRead, BufReader};
     use std::os::unix::fs::PermissionsExt;
 
-    use super::common::{strerror, wait_reaped, Server, TempDir};
+    use super::common::{eventually, strerror, wait_reaped, Server, TempDir};
 
     /// How each verbosity's run is told apart.
     #[derive(Debug, Clone, Copy)]
@@ -45,11 +45,26 @@ mod serving {
         Verbose,
     }
 
+    /// The pid in the `served PID` line the program writes first, or
+    /// `None` if the connection was closed unserved.
+    fn served_pid(s: &std::os::unix::net::UnixStream) -> Option<i32> {
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).unwrap();
+        if line.is_empty() {
+            return None;
+        }
+        let pid = line
+            .strip_prefix("served ")
+            .and_then(|p| p.trim_end().parse().ok());
+        Some(pid.unwrap_or_else(|| panic!("not 'served PID': {line:?}")))
+    }
+
     /// Starts a server with `options` and `-C 1`, provokes a denial (a
     /// second client of the same uid while the first is held), then a
     /// spawn failure (the program made non-executable once the first
-    /// ended), stops it, and returns everything it logged.
-    fn log_of(options: &[&str]) -> (Vec<String>, String, String) {
+    /// ended), stops it, and returns everything it logged, with the
+    /// denial and the warning it should have logged.
+    fn log_of(options: &[&str], level: Level) -> (Vec<String>, String, String) {
         let dir = TempDir::new();
         let prog = dir.join("prog");
         std::fs::write(&prog, "#!/bin/sh\necho served $$\nexec cat >/dev/null\n").unwrap();
@@ -59,27 +74,6 @@ mod serving {
         all.extend(["-C", "1"]);
         let prog_arg = prog.to_str().unwrap();
         let mut server = Server::start(&all, &[prog_arg]);
-
-        let first = server.connect();
-        let mut line = String::new();
-        BufReader::new(&first).read_line(&mut line).unwrap();
-        let pid: i32 = line
-            .strip_prefix("served ")
-            .and_then(|p| p.trim_end().parse().ok())
-            .unwrap_or_else(|| panic!("{options:?}: {line:?}"));
-        assert_eq!(server.request(b""), b"", "{options:?}: denied, closed");
-        drop(first);
-        wait_reaped(server.pid(), &[pid]);
-
-        mode(0o644).unwrap();
-        assert_eq!(
-            server.request(b""),
-            b"",
-            "{options:?}: cannot spawn, closed"
-        );
-
-        server.signal(libc::SIGTERM);
-        assert_eq!(server.wait_exit().code(), Some(0), "{options:?}");
         // SAFETY: neither call can fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let deny = format!("s6-ipcserver: info: deny {uid}:{gid} count 1/1");
@@ -87,11 +81,44 @@ mod serving {
             "s6-ipcserver: warning: unable to spawn {prog_arg}: {}",
             strerror(libc::EACCES)
         );
+        let logs = !matches!(level, Level::Quiet);
+
+        let first = server.connect();
+        let pid = served_pid(&first).expect("the first client is served");
+        assert_eq!(server.request(b""), b"", "{options:?}: denied, closed");
+        if logs {
+            server.wait_log(&deny);
+        }
+        drop(first);
+        wait_reaped(server.pid(), &[pid]);
+
+        mode(0o644).unwrap();
+        let failed = server.request(b"");
+        assert_eq!(failed, b"", "{options:?}: cannot spawn, closed");
+        // The warning may follow the close: wait for it where it is due.
+        // Where it is not, a client served after the failure (its -C 1
+        // slot free again) shows that the server has dealt with the
+        // failure, and would have logged it by then.
+        if logs {
+            server.wait_log(&warning);
+        } else {
+            mode(0o755).unwrap();
+            let mut pid = None;
+            // Until then, that client is denied, silently.
+            eventually("a client served after the failure", || {
+                pid = served_pid(&server.connect());
+                pid.is_some()
+            });
+            wait_reaped(server.pid(), &[pid.unwrap()]);
+        }
+
+        server.signal(libc::SIGTERM);
+        assert_eq!(server.wait_exit().code(), Some(0), "{options:?}");
         (server.lines(), deny, warning)
     }
 
     fn check(options: &[&str], level: Level) {
-        let (lines, deny, warning) = log_of(options);
+        let (lines, deny, warning) = log_of(options, level);
         let is_verbose_line =
             |l: &String| l.starts_with("s6-ipcserver: info: ") && !l.contains(": info: deny ");
         let rest: Vec<&String> = lines.iter().filter(|l| !is_verbose_line(l)).collect();
