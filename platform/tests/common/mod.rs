@@ -28,6 +28,7 @@ pub fn is_root() -> bool {
 
 #[path = "../../../tests/common/skipped.rs"]
 mod skipped;
+#[allow(unused_imports)] // only the binaries that skip
 pub use skipped::record_skip;
 
 /// The path of the function it is written in, below the crate
