@@ -128,7 +128,11 @@ fn the_child_gets_the_connection_on_0_and_1_and_nothing_else() {
         extra
             .iter()
             .all(|fd| inherited.contains(fd) && fd_link(pid, *fd) == fd_link(0, *fd)),
-        "no listening socket, no signal pipe: child has {extra:?}, inherited {inherited:?}"
+        "no listening socket, no signal pipe: child has {:?}, inherited {inherited:?}",
+        extra
+            .iter()
+            .map(|&fd| (fd, fd_link(pid, fd), fd_link(server.pid(), fd)))
+            .collect::<Vec<_>>()
     );
     let server_opened: Vec<_> = common::open_fds(server.pid())
         .into_iter()
