@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{
     assert_children_stay_at_most, children_of, env_get, parse_env0, wait_children, wait_exec,
-    wait_no_children, wait_reaped, Server, TempDir,
+    wait_no_children, Server, TempDir,
 };
 
 fn env_of(server: &Server) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -338,6 +338,7 @@ fn verbose_lines_without_lookup() {
 #[cfg(not(feature = "force-unsupported-credentials"))]
 mod lookup {
     use super::*;
+    use common::wait_reaped;
 
     fn me() -> (u32, u32) {
         // SAFETY: neither call can fail.
