@@ -12,15 +12,10 @@ use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{alive, children_of, eventually, open_fds, Server};
-
-/// The fields of /proc/PID/stat after the command name, the state first
-/// (so field N of proc(5) is at N - 3), or `None` once `pid` is gone.
-fn stat_fields(pid: i32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = stat.rsplit(')').next()?;
-    Some(after_name.split_whitespace().map(String::from).collect())
-}
+use common::{
+    alive, assert_children_at_most, assert_children_stay_at_most, children_of, eventually,
+    open_fds, stat_fields, state, wait_children, wait_exec, wait_no_children, Server,
+};
 
 /// The sum of the proc(5) stat fields `first..=last` of `pid` (CPU times
 /// in clock ticks), or `None` once it is gone.
@@ -38,11 +33,6 @@ fn cpu_ticks(pid: i32) -> u64 {
 fn ticks_per_second() -> u64 {
     // SAFETY: sysconf only reads a constant.
     (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as u64
-}
-
-/// The one-letter state of `pid` (R, S, T, Z...).
-fn state(pid: i32) -> Option<char> {
-    stat_fields(pid)?.first()?.chars().next()
 }
 
 /// Sets the soft descriptor limit of a running process.
@@ -72,10 +62,10 @@ fn last_status(server: &Server) -> Option<String> {
 /// Waits until the server has no child at all (none running, no zombie)
 /// and its last status line says so.
 fn wait_all_reaped(server: &Server, max: u32) {
+    wait_no_children(server.pid());
     let want = format!("status: 0/{max}");
-    eventually("every child reaped", || {
-        children_of(server.pid()).is_empty()
-            && last_status(server).is_some_and(|l| l.ends_with(&want))
+    eventually("the last status line says 0", || {
+        last_status(server).is_some_and(|l| l.ends_with(&want))
     });
 }
 
@@ -227,10 +217,13 @@ fn clients_that_never_read_hold_only_their_own_child() {
         s.write_all(b"flood\n").unwrap();
         stuck.push(s);
     }
-    eventually("both writers blocked", || {
-        let kids = children_of(pid);
-        kids.len() == 2 && kids.iter().all(|&k| state(k) == Some('S'))
-    });
+    wait_children(pid, 2);
+    let kids = children_of(pid);
+    for &k in &kids {
+        // Blocked in `cat`'s write, not in the shell's read.
+        wait_exec(k, "cat");
+        eventually("a writer blocked", || state(k) == Some('S'));
+    }
     // Everybody else is served as usual.
     for i in 0..20 {
         let word = format!("w{i}");
@@ -239,6 +232,10 @@ fn clients_that_never_read_hold_only_their_own_child() {
             format!("{word}\n").as_bytes()
         );
     }
+    // Theirs are the only children left: one per live connection.
+    wait_children(pid, 2);
+    assert_children_stay_at_most(pid, 2);
+    assert_eq!(children_of(pid), kids, "the same two");
     // When they give up, their children die of SIGPIPE and are reaped.
     drop(stuck);
     wait_all_reaped(&server, 40);
@@ -288,6 +285,8 @@ fn children_that_ignore_sigterm_survive_sighup_and_die_of_sigabrt() {
         assert!(alive(k), "a child that ignores SIGTERM is not forced");
     }
     assert_eq!(ask(&mut clients[0], "still"), "still");
+    // The child that served `x` is reaped; the three remain.
+    wait_children(pid, 3);
 
     // SIGABRT is SIGKILL for every child.
     server.signal(libc::SIGABRT);
@@ -398,11 +397,13 @@ fn a_thousand_children_at_once() {
     // At the limit the next client waits in the backlog.
     let mut extra = server.connect();
     extra.write_all(b"extra\n").unwrap();
-    thread::sleep(Duration::from_millis(200));
-    assert_eq!(children_of(pid).len(), N, "no 1001st child");
+    assert_children_stay_at_most(pid, N);
+    common::assert_unanswered(&extra, "no 1001st client served at 1000/1000");
 
     drop(clients);
     assert_eq!(read_line(&extra), "extra\n", "served once a slot frees up");
+    // Its child, and what is left of the thousand being reaped.
+    assert_children_at_most(pid, N);
     drop(extra);
     wait_all_reaped(&server, 1000);
     assert_eq!(count(&server, "end pid "), N + 2);
@@ -446,7 +447,8 @@ fn a_program_that_cannot_be_started_under_a_burst() {
             "the warning names the program and the reason: {warning}"
         );
         assert!(alive(pid), "the server keeps serving");
-        assert!(children_of(pid).is_empty(), "no child, no zombie");
+        // No child, no zombie: a failed spawn leaves nothing behind.
+        assert_children_at_most(pid, 0);
         assert_eq!(open_fds(pid), baseline, "no descriptor leaked");
         assert_eq!(
             last_status(&server)

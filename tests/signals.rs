@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Read;
 
-use common::{alive, eventually, Server};
+use common::{alive, eventually, sig_bit, signal_set, wait_children, wait_no_children, Server};
 
 /// Starts a verbose server whose children run `script`, opens `n`
 /// connections, and returns the server, the held clients and the pids.
@@ -30,6 +30,8 @@ fn with_children(
         .filter_map(|l| l.split(" pid ").nth(1)?.split(' ').next()?.parse().ok())
         .collect();
     assert_eq!(pids.len(), n);
+    // One child per held connection, no more.
+    wait_children(server.pid(), n);
     (server, clients, pids)
 }
 
@@ -89,11 +91,14 @@ fn sighup_terminates_and_continues_children_and_keeps_serving() {
         alive(stubborn[0]),
         "a child that ignores SIGTERM survives SIGHUP"
     );
+    wait_no_children(server.pid());
+    wait_children(stubborn_server.pid(), 1);
     // The server goes on serving.
     let mut c = server.connect();
     let mut ready = [0u8; 6];
     c.read_exact(&mut ready).unwrap();
     assert!(alive(server.pid()));
+    wait_children(server.pid(), 1);
     kill_all(&stubborn);
 }
 
@@ -146,8 +151,10 @@ fn signals_the_parent_ignored_or_blocked_are_still_caught() {
     if common::skip_unless_procfs("signals_the_parent_ignored_or_blocked_are_still_caught") {
         return;
     }
-    let script = "grep -E '^Sig(Blk|Ign):' /proc/self/status";
-    let mut server = Server::start_with(&["-v", "-P"], &["sh", "-c", script], |cmd| {
+    // The program reads its own status: through `sh -c` it would read a
+    // shell's, and dash empties its mask when it starts.
+    let prog = ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"];
+    let mut server = Server::start_with(&["-v", "-P"], &prog, |cmd| {
         use std::os::unix::process::CommandExt;
         // SAFETY: between fork and exec only async-signal-safe calls
         // (signal, sigemptyset, sigaddset, sigprocmask) on local data.
@@ -164,18 +171,14 @@ fn signals_the_parent_ignored_or_blocked_are_still_caught() {
         };
     });
     let out = String::from_utf8(server.request(b"")).unwrap();
-    let mask = |name: &str| {
-        let line = out
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} in {out:?}"));
-        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
-    };
-    let bit = |sig: i32| 1u64 << (sig - 1);
-    assert_eq!(mask("SigBlk:"), 0, "the child's mask is empty: {out:?}");
+    assert_eq!(
+        signal_set(&out, "SigBlk"),
+        0,
+        "the child's mask is empty: {out:?}"
+    );
     for sig in [libc::SIGHUP, libc::SIGCHLD, libc::SIGTERM] {
         assert_eq!(
-            mask("SigIgn:") & bit(sig),
+            signal_set(&out, "SigIgn") & sig_bit(sig),
             0,
             "signal {sig} ignored: {out:?}"
         );
@@ -215,7 +218,5 @@ fn a_zombie_inherited_across_exec_is_reaped_at_start() {
             })
         };
     });
-    eventually("no child of the server left", || {
-        common::children_of(server.pid()).is_empty()
-    });
+    wait_no_children(server.pid());
 }

@@ -256,7 +256,7 @@ fn limits_hold_while_spawns_are_in_flight_and_signals_arrive() {
             (Arc::clone(&stop), Arc::clone(&most), Arc::clone(&most_of_one_uid));
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let children = common::all_children_of(pid);
+                let children = common::children_of(pid);
                 most.fetch_max(children.len(), Ordering::Relaxed);
                 let mut uids: Vec<String> = children.into_iter().filter_map(client_uid).collect();
                 uids.sort();
@@ -319,5 +319,5 @@ fn limits_hold_while_spawns_are_in_flight_and_signals_arrive() {
         "{} connections: {served} served with n=1, {denials} denied, most children {most}",
         answers.len()
     );
-    eventually("no children left", || common::all_children_of(pid).is_empty());
+    eventually("no children left", || common::children_of(pid).is_empty());
 }

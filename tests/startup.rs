@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 
-use common::{eventually, run_cmd, Server, TempDir};
+use common::{eventually, run_cmd, strerror, Server, TempDir};
 
 fn fd_target(pid: i32, fd: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
@@ -280,22 +280,115 @@ fn privileges_are_dropped_after_binding() {
     assert_eq!(s.request(b""), b"65534\n");
 }
 
+/// How a test makes a step of the drop fail from the outside.
+#[derive(Clone, Copy)]
+enum Runner {
+    /// The server runs as root.
+    Root,
+    /// The server runs as 65534:65534, which cannot change its groups.
+    Nobody,
+    /// The server runs as root under `setpriv` with these options.
+    Setpriv(&'static [&'static str]),
+}
+
+/// Runs the server with `options` (at each verbosity) the way `runner`
+/// says and checks that it exits 111 with exactly
+/// `fatal: unable to drop privileges: STEP: WHY`.
+fn assert_drop_fails(runner: Runner, options: &[&str], step: &str, why: &str) {
+    let dir = TempDir::new();
+    // Writable by 65534, so that binding succeeds and the drop is reached.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let want = format!("s6-ipcserver: fatal: unable to drop privileges: {step}: {why}\n");
+    // A fatal error is logged at every verbosity, before any start line.
+    for verbosity in [&[][..], &["-q"][..], &["-v"][..]] {
+        let path = dir.join("sock");
+        let mut cmd = match runner {
+            Runner::Setpriv(with) => {
+                let mut cmd = std::process::Command::new("setpriv");
+                cmd.args(with).arg(common::bin()).process_group(0);
+                cmd
+            }
+            Runner::Root | Runner::Nobody => common::command(),
+        };
+        if let Runner::Nobody = runner {
+            cmd.uid(65534).gid(65534);
+        }
+        cmd.args(verbosity).args(options).arg(&path).arg("true");
+        let (status, _, err) = run_cmd(&mut cmd);
+        assert_eq!(
+            (status.code(), err.as_str()),
+            (Some(111), want.as_str()),
+            "{verbosity:?} {options:?}"
+        );
+    }
+}
+
+/// Whether `setpriv` (util-linux) is there; records the skip if not.
+fn skip_unless_setpriv(test: &str) -> bool {
+    let have = std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    common::skip_unless(have, test, "needs setpriv (util-linux)")
+}
+
 #[test]
-fn a_failed_drop_is_fatal_and_names_the_step() {
-    if common::skip_unless_root("a_failed_drop_is_fatal_and_names_the_step") {
+fn a_failed_setgroups_is_fatal_and_names_the_step() {
+    if common::skip_unless_root("a_failed_setgroups_is_fatal_and_names_the_step") {
         return;
     }
-    let dir = TempDir::new();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut cmd = common::command();
-    cmd.args(["-u", "1"]).arg(dir.join("sock")).arg("true");
     // An unprivileged server cannot change its groups.
-    cmd.uid(65534).gid(65534);
-    let (status, _, err) = run_cmd(&mut cmd);
-    assert_eq!(status.code(), Some(111));
-    assert_eq!(
-        err,
-        "s6-ipcserver: fatal: unable to drop privileges: setgroups: Operation not permitted\n"
+    assert_drop_fails(
+        Runner::Nobody,
+        &["-u", "1"],
+        "setgroups",
+        &strerror(libc::EPERM),
+    );
+}
+
+/// setgroups needs the privilege setgid needs, and comes first: from the
+/// outside, setgid can only be made to fail on a gid the kernel refuses,
+/// (gid_t)-1, with an empty list so that setgroups has no gid to refuse.
+#[test]
+fn a_failed_setgid_is_fatal_and_names_the_step() {
+    if common::skip_unless_root("a_failed_setgid_is_fatal_and_names_the_step") {
+        return;
+    }
+    let options = ["-G", "", "-g", "4294967295"];
+    assert_drop_fails(Runner::Root, &options, "setgid", &strerror(libc::EINVAL));
+}
+
+#[test]
+fn a_failed_setuid_is_fatal_and_names_the_step() {
+    if common::skip_unless_root("a_failed_setuid_is_fatal_and_names_the_step") {
+        return;
+    }
+    // A uid the kernel refuses.
+    let options = ["-G", "", "-u", "4294967295"];
+    assert_drop_fails(Runner::Root, &options, "setuid", &strerror(libc::EINVAL));
+    if skip_unless_setpriv("a_failed_setuid_is_fatal_and_names_the_step (setpriv)") {
+        return;
+    }
+    // Root without CAP_SETUID: setgroups works, setuid does not.
+    let no_setuid = Runner::Setpriv(&["--bounding-set", "-setuid"]);
+    assert_drop_fails(no_setuid, &["-u", "1000"], "setuid", &strerror(libc::EPERM));
+}
+
+/// With SECBIT_NO_SETUID_FIXUP (kept across exec), setuid leaves root's
+/// capabilities in place, so uid 0 can be taken back after the drop.
+#[test]
+fn a_uid_that_can_be_regained_is_fatal_and_names_the_check() {
+    if common::skip_unless_root("a_uid_that_can_be_regained_is_fatal_and_names_the_check")
+        || skip_unless_setpriv("a_uid_that_can_be_regained_is_fatal_and_names_the_check")
+    {
+        return;
+    }
+    let keeps_caps = Runner::Setpriv(&["--securebits", "+no_setuid_fixup"]);
+    assert_drop_fails(
+        keeps_caps,
+        &["-u", "1000", "-g", "1000"],
+        "regain check",
+        "uid 0 could be regained after dropping it",
     );
 }
 
@@ -316,8 +409,8 @@ fn the_backlog_reaches_listen() {
     if common::skip_unless_procfs("the_backlog_reaches_listen") {
         return;
     }
-    if std::process::Command::new("ss").arg("-V").output().is_err() {
-        eprintln!("skipped: the_backlog_reaches_listen needs ss (iproute2)");
+    let have_ss = std::process::Command::new("ss").arg("-V").output().is_ok();
+    if common::skip_unless(have_ss, "the_backlog_reaches_listen", "needs ss (iproute2)") {
         return;
     }
     let s = Server::start(&["-b", "7"], &["true"]);

@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod skipped;
+pub use skipped::record_skip;
+
 /// How long any single wait in a test may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -25,15 +28,18 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Returns true, after saying so on stderr, when the test needs root and
-/// does not have it.
+/// Returns true, after recording the skip ([`record_skip`]), when the test
+/// needs root and does not have it.
 pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        false
-    } else {
-        eprintln!("skipped: {test} needs root");
-        true
+    skip_unless(is_root(), test, "needs root")
+}
+
+/// Returns true, after recording the skip, when `available` is false.
+pub fn skip_unless(available: bool, test: &str, reason: &str) -> bool {
+    if !available {
+        record_skip(test, reason);
     }
+    !available
 }
 
 /// A fresh directory, removed on drop.
@@ -311,6 +317,38 @@ pub fn finish(s: &mut UnixStream, input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A system error's text as the server writes it after `: `, as the C
+/// programs do (no "(os error N)").
+pub fn strerror(errno: i32) -> String {
+    nix::errno::Errno::from_raw(errno).desc().to_string()
+}
+
+/// Fails unless nothing has been written to `s` yet for it to read: the
+/// server has not served this client (it waits in the backlog).
+pub fn assert_unanswered(s: &UnixStream, why: &str) {
+    s.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 16];
+    let got = (&*s).read(&mut b).map_err(|e| e.kind());
+    s.set_nonblocking(false).unwrap();
+    assert_eq!(got, Err(std::io::ErrorKind::WouldBlock), "{why}");
+}
+
+/// The signal set `field` (`SigBlk`, `SigIgn`...) of a /proc/PID/status
+/// text, as a mask with bit `sig - 1` for signal `sig`.
+pub fn signal_set(status: &str, field: &str) -> u64 {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in {status:?}"))
+        .trim();
+    u64::from_str_radix(hex, 16).unwrap_or_else(|e| panic!("{field}: {hex:?}: {e}"))
+}
+
+/// The bit of signal `sig` in a [`signal_set`].
+pub fn sig_bit(sig: i32) -> u64 {
+    1 << (sig - 1)
+}
+
 /// Parses `NAME=value` lines (as printed by `env -0`, NUL-separated) into
 /// pairs of byte strings.
 pub fn parse_env0(raw: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -351,76 +389,161 @@ pub fn request_as_nobody(server: &Server) -> Vec<u8> {
     out.stdout
 }
 
-/// Polls `cond` until it holds or the timeout passes.
-pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+/// Polls `cond` every few milliseconds until it holds (true) or
+/// [`TIMEOUT`] passes (false).
+fn poll(mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + TIMEOUT;
     while !cond() {
         if Instant::now() > deadline {
-            panic!("timed out waiting for: {what}");
+            return false;
         }
         thread::sleep(Duration::from_millis(5));
     }
+    true
 }
 
-/// Whether a process exists (and is not a zombie).
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().next());
-            state != Some("Z")
-        }
-        Err(_) => false,
+/// Polls `cond` until it holds or the timeout passes.
+pub fn eventually(what: &str, cond: impl FnMut() -> bool) {
+    if !poll(cond) {
+        panic!("timed out waiting for: {what}");
     }
 }
 
-/// The pids whose parent is `ppid`, but for those still running the
-/// parent's own executable: for a server, its connections (a standby child
-/// has not exec'd, and a connection's child execs at once).
+/// How long a test watches for something that must never happen (a child
+/// too many). A correct server passes however long the watch; a broken
+/// one is caught when the fault shows within it.
+pub const WATCH: Duration = Duration::from_millis(300);
+
+/// Whether a process exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    state(pid).is_some_and(|s| s != 'Z')
+}
+
+/// The fields of /proc/PID/stat after the command name, the state first
+/// (so field N of proc(5) is at N - 3), or `None` once `pid` is gone.
+pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit(')').next()?;
+    Some(after_name.split_whitespace().map(String::from).collect())
+}
+
+/// The one-letter state of `pid` (R, S, T, Z...).
+pub fn state(pid: i32) -> Option<char> {
+    stat_fields(pid)?.first()?.chars().next()
+}
+
+/// Every child of `ppid`, running or zombie. A server's children are its
+/// connections' programs and nothing else (SPEC 3, one child per
+/// connection), so this counts them.
 pub fn children_of(ppid: i32) -> Vec<i32> {
-    let parent = exe(ppid);
-    all_children_of(ppid)
-        .into_iter()
-        .filter(|&pid| parent.is_none() || exe(pid) != parent)
-        .collect()
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let parent = stat_fields(pid).and_then(|f| f.get(1)?.parse::<i32>().ok());
+        if parent == Some(ppid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// What the children are, for a failure message: pid, state, executable.
+fn describe(pids: &[i32]) -> String {
+    let each: Vec<String> = pids
+        .iter()
+        .map(|&p| {
+            let exe = exe(p).map_or("?".into(), |e| e.display().to_string());
+            format!("{p} {} {exe}", state(p).unwrap_or('?'))
+        })
+        .collect();
+    format!("[{}]", each.join(", "))
+}
+
+/// Fails, naming them, if `server` has more than `n` children now.
+pub fn assert_children_at_most(server: i32, n: usize) {
+    let kids = children_of(server);
+    assert!(
+        kids.len() <= n,
+        "server {server} has {} children, at most {n} expected (one per live connection): {}",
+        kids.len(),
+        describe(&kids)
+    );
+}
+
+/// [`assert_children_at_most`], again and again for [`WATCH`].
+pub fn assert_children_stay_at_most(server: i32, n: usize) {
+    let end = Instant::now() + WATCH;
+    while Instant::now() < end {
+        assert_children_at_most(server, n);
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_children_at_most(server, n);
+}
+
+/// Waits until `server` has exactly `n` children (zombies count).
+pub fn wait_children(server: i32, n: usize) {
+    if !poll(|| children_of(server).len() == n) {
+        let kids = children_of(server);
+        panic!(
+            "timed out waiting for server {server} to have {n} children; it has {}: {}",
+            kids.len(),
+            describe(&kids)
+        );
+    }
+}
+
+/// Waits until `server` has no child at all, none running, no zombie.
+pub fn wait_no_children(server: i32) {
+    wait_children(server, 0);
+}
+
+/// Waits until none of `pids` is a child of `server` any more: each has
+/// ended and the server has reaped it.
+pub fn wait_reaped(server: i32, pids: &[i32]) {
+    if !poll(|| !children_of(server).iter().any(|p| pids.contains(p))) {
+        let kids = children_of(server);
+        panic!(
+            "timed out waiting for server {server} to reap {pids:?}; its children: {}",
+            describe(&kids)
+        );
+    }
 }
 
 fn exe(pid: i32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/exe")).ok()
 }
 
-/// Every child of `ppid`, a standby child too.
-pub fn all_children_of(ppid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let fields: Vec<&str> = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .collect();
-            if fields.get(1).and_then(|p| p.parse::<i32>().ok()) == Some(ppid) {
-                out.push(pid);
-            }
-        }
-    }
-    out
+/// The executable `prog` names, as /proc/PID/exe shows it once a process
+/// runs it: looked up in `PATH` when it has no slash, links resolved.
+pub fn executable(prog: &str) -> PathBuf {
+    let found = if prog.contains('/') {
+        Some(PathBuf::from(prog))
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(prog))
+                .find(|p| p.is_file())
+        })
+    };
+    let found = found.unwrap_or_else(|| panic!("{prog} not found in PATH"));
+    std::fs::canonicalize(&found).unwrap_or_else(|e| panic!("{}: {e}", found.display()))
 }
 
-/// The server's standby child, if it has one: a child still running the
-/// server's own executable (it has not exec'd). Connection children exec
-/// at once; at most one child stands by.
-pub fn standby_child(server: i32) -> Option<i32> {
-    let server_exe = exe(server)?;
-    all_children_of(server)
-        .into_iter()
-        .find(|&pid| exe(pid).as_ref() == Some(&server_exe))
+/// Waits until `pid` has exec'd `prog` (its /proc/PID/exe is `prog`'s
+/// executable). Until then its descriptors, mask and dispositions are
+/// those of whatever spawns it, not what the program gets; an `allow`
+/// line says the server spawned it, not that the exec happened.
+pub fn wait_exec(pid: i32, prog: &str) {
+    let want = executable(prog);
+    if !poll(|| exe(pid).as_ref() == Some(&want)) {
+        panic!(
+            "process {pid} did not exec {}: its exe is {:?}",
+            want.display(),
+            exe(pid)
+        );
+    }
 }
 
 /// The descriptors a process has open, as fd numbers.
@@ -440,25 +563,19 @@ pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
 
-/// Returns true, after saying so on stderr, when the test reads
+/// Returns true, after recording the skip, when the test reads
 /// /proc/PID/{fd,stat,status} (directly or through [`alive`],
 /// [`children_of`] and [`open_fds`]) and this system has no such thing.
 pub fn skip_unless_procfs(test: &str) -> bool {
-    if platform::host::PROCFS {
-        false
-    } else {
-        eprintln!("skipped: {test} needs /proc (Linux)");
-        true
-    }
+    skip_unless(platform::host::PROCFS, test, "needs /proc (Linux)")
 }
 
-/// Returns true, after saying so on stderr, when the test binds abstract
+/// Returns true, after recording the skip, when the test binds abstract
 /// socket addresses and this system has none.
 pub fn skip_unless_abstract_addresses(test: &str) -> bool {
-    if platform::host::ABSTRACT_ADDRESSES {
-        false
-    } else {
-        eprintln!("skipped: {test} needs abstract socket addresses (Linux)");
-        true
-    }
+    skip_unless(
+        platform::host::ABSTRACT_ADDRESSES,
+        test,
+        "needs abstract socket addresses (Linux)",
+    )
 }

@@ -26,12 +26,33 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Returns from the test, visibly, when it is not run as root.
+#[path = "../../../tests/common/skipped.rs"]
+mod skipped;
+#[allow(unused_imports)] // only the binaries that skip
+pub use skipped::record_skip;
+
+/// The path of the function it is written in, below the crate
+/// (`module::test_name`).
+#[macro_export]
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        fn name_of<T>(_: T) -> &'static str {
+            std::any::type_name::<T>()
+        }
+        let path = name_of(here);
+        let path = path.strip_suffix("::here").unwrap_or(path);
+        path.split_once("::").map_or(path, |(_crate, below)| below)
+    }};
+}
+
+/// Returns from the test, recording the skip ([`record_skip`]), when it
+/// is not run as root.
 #[macro_export]
 macro_rules! needs_root {
     () => {
         if !$crate::common::is_root() {
-            eprintln!("skipped: needs root");
+            $crate::common::record_skip($crate::test_name!(), "needs root");
             return;
         }
     };
