@@ -372,6 +372,15 @@ fn extra_sections(name: &str) -> Roff {
          is set but empty.",
     );
     diff(
+        "Processes",
+        "Exactly one child per live connection, at every verbosity. Children are started with \
+         posix_spawn from a few spawner threads (two per CPU, 2 to 16, at most maxconn), so the \
+         server goes on accepting and handling signals while a child execs; a connection counts \
+         toward -c and -C from its accept. With every spawner busy (a child stopped before its \
+         exec, say), new clients wait in the backlog and SIGTERM still works. SIGQUIT and SIGABRT \
+         wait up to 1 second for spawns in flight, so that their children are signalled too.",
+    );
+    diff(
         "Spawn failures",
         "If prog cannot be started, the server itself logs a warning, closes that connection, \
          and goes on serving.",
