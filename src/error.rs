@@ -53,15 +53,20 @@ impl fmt::Display for Error {
     }
 }
 
-/// A system error as the C programs print it, `No such file or directory`,
-/// without the ` (os error 2)` that `io::Error` adds.
+/// A system error as the C programs print it, the C library's
+/// `strerror` text (`No such file or directory`), without the
+/// ` (os error 2)` that `io::Error` adds to it.
 pub struct Os<'a>(pub &'a io::Error);
 
 impl fmt::Display for Os<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string();
         match self.0.raw_os_error() {
-            Some(code) => f.write_str(nix::errno::Errno::from_raw(code).desc()),
-            None => self.0.fmt(f),
+            Some(code) => {
+                let suffix = format!(" (os error {code})");
+                f.write_str(text.strip_suffix(&suffix).unwrap_or(&text))
+            }
+            None => f.write_str(&text),
         }
     }
 }
@@ -76,6 +81,10 @@ mod tests {
         assert_eq!(Os(&e).to_string(), "No such file or directory");
         let e = Error::sys("unable to bind", io::Error::from_raw_os_error(libc::EACCES));
         assert_eq!(e.to_string(), "fatal: unable to bind: Permission denied");
+        // The C library's words, not another table's (glibc and musl agree
+        // on this one; nix's table says "Try again").
+        let e = io::Error::from_raw_os_error(libc::EAGAIN);
+        assert_eq!(Os(&e).to_string(), "Resource temporarily unavailable");
         let e = io::Error::new(io::ErrorKind::InvalidInput, "an argument contains a NUL byte");
         assert_eq!(Os(&e).to_string(), "an argument contains a NUL byte");
     }

@@ -65,15 +65,15 @@ pub struct ConnectionTable<T> {
     next_token: u64,
     children: IdMap<libc::pid_t, libc::uid_t>,
     per_uid: IdMap<libc::uid_t, u32>,
-    /// Children reaped before their spawn was reported: the spawner's
-    /// report claims them. Only pids reaped while spawns are in flight go
-    /// here, and the map is emptied whenever none is, so a pid that was
-    /// never ours (a child the process had before the exec) does not stay.
-    /// A pid is claimed by the first report that names it; the kernel
-    /// hands it out again only after it has gone through every other free
-    /// pid (Linux: pid_max, 4,194,304 on 64-bit systems), which no spawn
-    /// in flight outlasts.
-    early: IdMap<libc::pid_t, Ending>,
+    /// Children reaped while spawns were in flight, which may be theirs:
+    /// each with the next token at the time of its reap. Only a spawn
+    /// begun before that reap (a smaller token) can claim it; once every
+    /// such spawn has been reported, the entry is dropped. So a pid that
+    /// was never ours (a child the process had before its exec, or one
+    /// whose exec failed, which the C library reaps itself unless the
+    /// loop got there first) is forgotten, and a later child that the
+    /// kernel gives the same pid is not mistaken for it.
+    early: IdMap<libc::pid_t, (Ending, u64)>,
 }
 
 /// What a report made of a pending connection.
@@ -129,18 +129,17 @@ impl<T: Copy> ConnectionTable<T> {
     pub fn spawned(&mut self, token: u64, pid: libc::pid_t) -> Option<Spawned<T>> {
         let p = self.pending.remove(&token)?;
         let result = match self.early.remove(&pid) {
-            Some(ending) => {
+            Some((ending, reaped_before)) if token < reaped_before => {
                 self.count_down(p.uid);
                 Spawned::Ended(p, ending)
             }
-            None => {
+            // Absent, or reaped before this spawn began: another process.
+            _ => {
                 self.children.insert(pid, p.uid);
                 Spawned::Live(p)
             }
         };
-        if self.pending.is_empty() {
-            self.early.clear();
-        }
+        self.forget_early();
         Some(result)
     }
 
@@ -148,9 +147,7 @@ impl<T: Copy> ConnectionTable<T> {
     pub fn abandon(&mut self, token: u64) -> Option<Pending<T>> {
         let p = self.pending.remove(&token)?;
         self.count_down(p.uid);
-        if self.pending.is_empty() {
-            self.early.clear();
-        }
+        self.forget_early();
         Some(p)
     }
 
@@ -165,11 +162,22 @@ impl<T: Copy> ConnectionTable<T> {
             }
             None => {
                 if !self.pending.is_empty() {
-                    self.early.insert(pid, ending);
+                    self.early.insert(pid, (ending, self.next_token));
                 }
                 None
             }
         }
+    }
+
+    /// Drops the early exits that no spawn in flight can claim: those
+    /// reaped after every pending spawn began. (At most one per spawner
+    /// is pending, so this is a short walk.)
+    fn forget_early(&mut self) {
+        if self.early.is_empty() {
+            return;
+        }
+        let oldest = self.pending.keys().copied().min().unwrap_or(u64::MAX);
+        self.early.retain(|_, &mut (_, reaped_before)| reaped_before > oldest);
     }
 
     fn count_down(&mut self, uid: libc::uid_t) {
@@ -274,6 +282,32 @@ mod tests {
             matches!(t.spawned(b, 40), Some(Spawned::Live(_))),
             "a later child with that pid is live"
         );
+    }
+
+    /// A stranger reaped while a spawn is stuck in flight, whose pid the
+    /// kernel then gives to a new child (a pid wrap): the new child is
+    /// live, not ended.
+    #[test]
+    fn a_reused_pid_is_not_taken_for_an_early_exit() {
+        let mut t = ConnectionTable::with_capacity(4);
+        let stuck = t.begin(1000, ());
+        t.reaped(60, ("exitcode", 0)); // not ours
+        let b = t.begin(1000, ());
+        assert!(
+            matches!(t.spawned(b, 60), Some(Spawned::Live(_))),
+            "begun after the reap: a new process with that pid"
+        );
+        assert_eq!(t.live(), 2);
+        assert_eq!(t.reaped(60, ("exitcode", 0)), Some(1000));
+        // An early exit that the stuck spawn could claim stays for it, and
+        // is dropped once it is reported.
+        t.reaped(61, ("exitcode", 1));
+        assert!(t.early.contains_key(&61));
+        let c = t.begin(1000, ());
+        assert!(matches!(t.spawned(c, 62), Some(Spawned::Live(_))));
+        assert!(t.early.contains_key(&61), "the stuck spawn may still claim it");
+        assert!(matches!(t.spawned(stuck, 63), Some(Spawned::Live(_))));
+        assert!(t.early.is_empty(), "no spawn in flight can claim it any more");
     }
 
     #[test]

@@ -320,7 +320,10 @@ pub fn finish(s: &mut UnixStream, input: &[u8]) -> Vec<u8> {
 /// A system error's text as the server writes it after `: `, as the C
 /// programs do (no "(os error N)").
 pub fn strerror(errno: i32) -> String {
-    nix::errno::Errno::from_raw(errno).desc().to_string()
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    text.strip_suffix(&format!(" (os error {errno})"))
+        .unwrap_or(&text)
+        .to_string()
 }
 
 /// Fails unless nothing has been written to `s` yet for it to read: the
