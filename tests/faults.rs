@@ -111,6 +111,9 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
     // frees a slot and wakes the server up.
     let mut first = server.connect();
     assert_eq!(ask(&mut first, "first"), "first");
+    // The allow line comes once the spawner has closed its copy of the
+    // connection (the child may answer before that).
+    server.wait_log("allow ");
     let baseline = open_fds(pid);
 
     // The lowest free descriptor number is where accept would put the

@@ -1,2 +1,31 @@
-# Replaced by the output of `make print-cargo-depends` (one CARGO_CRATE_DEPENDS
-# line per crate of Cargo.lock); regenerate whenever Cargo.lock changes.
+# $NetBSD$
+# Generated from Cargo.lock by ci/gen-ports: do not edit.
+
+CARGO_CRATES+=	anstyle-1.0.14
+CARGO_CRATES+=	autocfg-1.5.1
+CARGO_CRATES+=	bitflags-2.13.2
+CARGO_CRATES+=	cfg-if-1.0.5
+CARGO_CRATES+=	cfg_aliases-0.2.2
+CARGO_CRATES+=	chacha20-0.10.2
+CARGO_CRATES+=	clap-4.6.9
+CARGO_CRATES+=	clap_builder-4.6.7
+CARGO_CRATES+=	clap_complete-4.6.11
+CARGO_CRATES+=	clap_lex-1.1.2
+CARGO_CRATES+=	clap_mangen-0.2.33
+CARGO_CRATES+=	core_detect-1.0.0
+CARGO_CRATES+=	cpufeatures-0.3.1
+CARGO_CRATES+=	getrandom-0.4.3
+CARGO_CRATES+=	libc-0.2.191
+CARGO_CRATES+=	nix-0.31.3
+CARGO_CRATES+=	num-traits-0.2.19
+CARGO_CRATES+=	proptest-1.12.0
+CARGO_CRATES+=	r-efi-6.0.0
+CARGO_CRATES+=	rand-0.10.4
+CARGO_CRATES+=	rand_core-0.10.1
+CARGO_CRATES+=	rand_xorshift-0.5.0
+CARGO_CRATES+=	regex-syntax-0.8.12
+CARGO_CRATES+=	roff-1.1.1
+CARGO_CRATES+=	socket2-0.6.5
+CARGO_CRATES+=	unarray-0.1.4
+CARGO_CRATES+=	windows-link-0.2.1
+CARGO_CRATES+=	windows-sys-0.61.2
