@@ -142,6 +142,14 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         .min(cfg.maxconn as usize);
     let spawner = Spawner::start(&cfg.argv, threads)
         .map_err(|e| Error::sys("unable to start the spawner threads", e))?;
+    if let Some(e) = spawner.shortfall() {
+        log.warn(format_args!(
+            "unable to start more than {} of {threads} spawner threads: {}",
+            spawner.threads(),
+            Os(e)
+        ));
+    }
+    let threads = spawner.threads();
 
     let mut server = Server {
         table: ConnectionTable::with_capacity(cfg.maxconn),
@@ -306,9 +314,10 @@ impl Server {
         while self.table.in_flight() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                let n = self.spawner.in_flight();
                 self.log.warn(format_args!(
-                    "{} spawns did not return within {} s: their children were not signalled",
-                    self.spawner.in_flight(),
+                    "{n} spawn{} did not return within {} s: not signalled",
+                    if n == 1 { "" } else { "s" },
                     SETTLE.as_secs()
                 ));
                 return;

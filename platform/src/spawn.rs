@@ -25,9 +25,6 @@ mod backend;
 
 pub use backend::Program;
 
-/// The name of the spawn mechanism in this build.
-pub const MECHANISM: &str = backend::MECHANISM;
-
 /// A spawner's stack: it runs `posix_spawn` and little else (the C library
 /// gives the child a stack of its own).
 const SPAWNER_STACK: usize = 256 * 1024;
@@ -75,7 +72,8 @@ pub struct Report {
 /// What the event loop and the spawners share.
 struct Shared {
     /// Each job waits here for a spawner; the loop hands one over only
-    /// when a spawner is free, so at most one waits at a time.
+    /// when fewer jobs are in flight than there are spawners, so none
+    /// waits behind a spawner that is stuck.
     jobs: Mutex<Queue>,
     job_ready: Condvar,
     reports: Mutex<Vec<Report>>,
@@ -102,38 +100,54 @@ pub struct Spawner {
     threads: usize,
     /// Jobs handed over whose reports have not been taken.
     in_flight: usize,
+    shortfall: Option<io::Error>,
 }
 
 impl Spawner {
-    /// Prepares `argv` and starts `threads` spawners. Each blocks every
-    /// signal, so that signals reach the event loop only.
-    pub fn start(argv: &[OsString], threads: usize) -> io::Result<Spawner> {
+    /// Prepares `argv` and starts up to `wanted` spawners. Each blocks
+    /// every signal, so that signals reach the event loop only. Threads
+    /// count toward the user's process limit (RLIMIT_NPROC, a cgroup's
+    /// pids.max): when the system refuses one, the spawners already started
+    /// serve, and [`Spawner::shortfall`] says why there are fewer; only
+    /// when none can start is it an error.
+    pub fn start(argv: &[OsString], wanted: usize) -> io::Result<Spawner> {
         c_argv(argv)?;
+        let wanted = wanted.max(1);
         let (woken, wake) = crate::fd::pipe_cloexec_nonblocking()?;
         let shared = Arc::new(Shared {
             jobs: Mutex::new(Queue {
-                jobs: VecDeque::with_capacity(threads),
+                jobs: VecDeque::with_capacity(wanted),
                 closed: false,
             }),
             job_ready: Condvar::new(),
-            reports: Mutex::new(Vec::with_capacity(threads)),
+            reports: Mutex::new(Vec::with_capacity(wanted)),
             wake,
         });
-        let spawner = Spawner {
+        let mut spawner = Spawner {
             shared,
             woken,
-            threads: threads.max(1),
+            threads: 0,
             in_flight: 0,
+            shortfall: None,
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        for _ in 0..spawner.threads {
+        for _ in 0..wanted {
             let shared = Arc::clone(&spawner.shared);
             let argv = argv.to_vec();
             let ready = ready_tx.clone();
-            thread::Builder::new()
+            let started = thread::Builder::new()
                 .name("spawner".into())
                 .stack_size(SPAWNER_STACK)
-                .spawn(move || spawner_thread(&shared, &argv, &ready))?;
+                .spawn(move || spawner_thread(&shared, &argv, &ready));
+            match started {
+                Ok(_) => spawner.threads += 1,
+                Err(e) if spawner.threads > 0 => {
+                    spawner.shortfall = Some(e);
+                    break;
+                }
+                // `spawner` is dropped: the threads started end.
+                Err(e) => return Err(e),
+            }
         }
         drop(ready_tx);
         for _ in 0..spawner.threads {
@@ -144,6 +158,16 @@ impl Spawner {
             }
         }
         Ok(spawner)
+    }
+
+    /// How many spawners there are.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Why fewer spawners started than were wanted, if they did.
+    pub fn shortfall(&self) -> Option<&io::Error> {
+        self.shortfall.as_ref()
     }
 
     /// Readable when reports wait for [`Spawner::take_reports`].

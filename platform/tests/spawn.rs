@@ -198,10 +198,6 @@ fn bad_programs_are_errors() {
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
-#[test]
-fn mechanism_is_named() {
-    assert!(!platform::spawn::MECHANISM.is_empty());
-}
 
 /// Hands `jobs` to a pool of `threads` spawners, no more at once than it
 /// has room for, and returns every report.

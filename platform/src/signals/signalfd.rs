@@ -50,19 +50,13 @@ impl Signals {
     /// Reads the pending signals into `buf` and returns their numbers,
     /// lowest number first (the kernel's order, not that of arrival).
     pub fn drain<'a>(&self, buf: &'a mut [u8; 64]) -> io::Result<&'a [u8]> {
-        // SAFETY: `signalfd_siginfo` is plain integers; zero is valid.
-        let mut infos: [libc::signalfd_siginfo; BATCH] = unsafe { mem::zeroed() };
-        // SAFETY: `infos` is a live writable buffer of the stated size.
-        let n = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                infos.as_mut_ptr().cast(),
-                mem::size_of_val(&infos),
-            )
-        };
+        const RECORD: usize = mem::size_of::<libc::signalfd_siginfo>();
+        let mut raw = [0u8; RECORD * BATCH];
+        // SAFETY: `raw` is a live writable buffer of the stated size.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), raw.as_mut_ptr().cast(), raw.len()) };
         let n = match cvt(n) {
             // The kernel returns whole records only.
-            Ok(n) => n as usize / mem::size_of::<libc::signalfd_siginfo>(),
+            Ok(n) => n as usize / RECORD,
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
                     || e.kind() == io::ErrorKind::Interrupted =>
@@ -72,9 +66,12 @@ impl Signals {
             Err(e) => return Err(e),
         };
         let mut len = 0;
-        for (slot, info) in buf.iter_mut().zip(&infos[..n]) {
-            // Signal numbers are below 65 and fit.
-            *slot = info.ssi_signo as u8;
+        for (slot, record) in buf.iter_mut().zip(raw[..n * RECORD].chunks_exact(RECORD)) {
+            // `ssi_signo`, a u32 in native byte order, opens each record
+            // (<sys/signalfd.h>). Signal numbers are below 65 and fit.
+            let mut signo = [0u8; 4];
+            signo.copy_from_slice(&record[..4]);
+            *slot = u32::from_ne_bytes(signo) as u8;
             len += 1;
         }
         Ok(&buf[..len])

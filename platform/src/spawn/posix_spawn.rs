@@ -67,39 +67,38 @@ cfg_if::cfg_if! {
     }
 }
 
-pub const MECHANISM: &str = "posix_spawn";
-
-/// File actions that put one descriptor on fds 0 and 1.
+/// File actions that put one descriptor on fds 0 and 1. The object is
+/// C's to fill and read: it is only ever handed to the C library by
+/// pointer, never read here.
 struct FileActions {
-    raw: sys::posix_spawn_file_actions_t,
+    raw: MaybeUninit<sys::posix_spawn_file_actions_t>,
     fd: RawFd,
 }
 
 impl FileActions {
     fn new(fd: RawFd) -> io::Result<Box<FileActions>> {
+        // Boxed first, so that the object never moves once initialised.
         let mut fa = Box::new(FileActions {
-            // SAFETY: plain C storage, initialised by
-            // posix_spawn_file_actions_init right below before any use.
-            raw: unsafe { MaybeUninit::zeroed().assume_init() },
+            raw: MaybeUninit::uninit(),
             fd,
         });
-        // SAFETY: `fa.raw` is writable storage for a file actions object,
-        // boxed so that its address never changes after init.
-        check(unsafe { sys::posix_spawn_file_actions_init(&mut fa.raw) })?;
+        // SAFETY: `fa.raw` is writable storage for a file actions object.
+        check(unsafe { sys::posix_spawn_file_actions_init(fa.raw.as_mut_ptr()) })?;
         // The Drop impl below destroys it from here on, on every path.
         for target in [0, 1] {
             // SAFETY: `fa.raw` was initialised just above.
-            check(unsafe { sys::posix_spawn_file_actions_adddup2(&mut fa.raw, fd, target) })?;
+            check(unsafe { sys::posix_spawn_file_actions_adddup2(fa.raw.as_mut_ptr(), fd, target) })?;
         }
-        keep_stderr(&mut fa.raw)?;
+        keep_stderr(fa.raw.as_mut_ptr())?;
         Ok(fa)
     }
 }
 
 impl Drop for FileActions {
     fn drop(&mut self) {
-        // SAFETY: initialised in `new`, destroyed exactly once here.
-        unsafe { sys::posix_spawn_file_actions_destroy(&mut self.raw) };
+        // SAFETY: initialised in `new` (a box is only returned once it
+        // is), destroyed exactly once here.
+        unsafe { sys::posix_spawn_file_actions_destroy(self.raw.as_mut_ptr()) };
     }
 }
 
@@ -121,26 +120,28 @@ cfg_if::cfg_if! {
             ) -> libc::c_int;
         }
 
-        fn keep_stderr(actions: &mut sys::posix_spawn_file_actions_t) -> io::Result<()> {
-            // SAFETY: `actions` is an initialised file actions object.
+        fn keep_stderr(actions: *mut sys::posix_spawn_file_actions_t) -> io::Result<()> {
+            // SAFETY: `actions` points to an initialised file actions object.
             check(unsafe { posix_spawn_file_actions_addinherit_np(actions, 2) })
         }
     } else {
         // Everything but fds 0 to 2 is close-on-exec from its creation.
         const EXTRA_FLAGS: libc::c_int = 0;
 
-        fn keep_stderr(_: &mut sys::posix_spawn_file_actions_t) -> io::Result<()> {
+        fn keep_stderr(_: *mut sys::posix_spawn_file_actions_t) -> io::Result<()> {
             Ok(())
         }
     }
 }
 
-struct Attr(sys::posix_spawnattr_t);
+/// Spawn attributes, C's to fill and read, as [`FileActions`].
+struct Attr(MaybeUninit<sys::posix_spawnattr_t>);
 
 impl Drop for Attr {
     fn drop(&mut self) {
-        // SAFETY: initialised in `Program::new`, destroyed exactly once here.
-        unsafe { sys::posix_spawnattr_destroy(&mut self.0) };
+        // SAFETY: an `Attr` is made only once initialised (`Program::new`);
+        // destroyed exactly once here.
+        unsafe { sys::posix_spawnattr_destroy(self.0.as_mut_ptr()) };
     }
 }
 
@@ -172,25 +173,26 @@ impl Program {
         argv_ptrs.push(ptr::null());
         let search_path = !argv[0].as_bytes().contains(&b'/');
 
-        // SAFETY: plain C storage, only used after posix_spawnattr_init.
-        let mut attr = Box::new(Attr(unsafe { MaybeUninit::zeroed().assume_init() }));
-        // SAFETY: `attr.0` is boxed (a stable address) writable storage.
-        check(unsafe { sys::posix_spawnattr_init(&mut attr.0) })?;
-        // From here on Attr's Drop destroys it.
+        let mut attr = MaybeUninit::uninit();
+        // SAFETY: `attr` is writable storage for an attributes object.
+        check(unsafe { sys::posix_spawnattr_init(attr.as_mut_ptr()) })?;
+        // Boxed so that it never moves again; its Drop destroys it.
+        let mut attr = Box::new(Attr(attr));
+        let a = attr.0.as_mut_ptr();
         let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
         let mut default = MaybeUninit::<libc::sigset_t>::uninit();
+        let flags = sys::POSIX_SPAWN_SETSIGMASK as libc::c_int
+            | sys::POSIX_SPAWN_SETSIGDEF as libc::c_int
+            | EXTRA_FLAGS;
         // SAFETY: the sets are initialised by sigemptyset before they are
-        // read; every call gets the initialised attribute object.
+        // read; `a` points to the initialised attributes object.
         unsafe {
             libc::sigemptyset(empty.as_mut_ptr());
             libc::sigemptyset(default.as_mut_ptr());
             libc::sigaddset(default.as_mut_ptr(), libc::SIGPIPE);
-            check(sys::posix_spawnattr_setsigmask(&mut attr.0, empty.as_ptr()))?;
-            check(sys::posix_spawnattr_setsigdefault(&mut attr.0, default.as_ptr()))?;
-            let flags = sys::POSIX_SPAWN_SETSIGMASK as libc::c_int
-                | sys::POSIX_SPAWN_SETSIGDEF as libc::c_int
-                | EXTRA_FLAGS;
-            check(sys::posix_spawnattr_setflags(&mut attr.0, flags as _))?;
+            check(sys::posix_spawnattr_setsigmask(a, empty.as_ptr()))?;
+            check(sys::posix_spawnattr_setsigdefault(a, default.as_ptr()))?;
+            check(sys::posix_spawnattr_setflags(a, flags as _))?;
         }
         Ok(Program {
             argv,
@@ -230,8 +232,8 @@ impl Program {
             spawn(
                 &mut pid,
                 self.argv[0].as_ptr(),
-                &actions.raw,
-                &self.attr.0,
+                actions.raw.as_ptr(),
+                self.attr.0.as_ptr(),
                 self.argv_ptrs.as_ptr() as *const *mut libc::c_char,
                 self.envp.as_ptr() as *const *mut libc::c_char,
             )
