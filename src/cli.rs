@@ -1,6 +1,7 @@
-//! The command line: the clap definition (also the source of the man page
-//! and the completions), a POSIX getopt front end, and the checks that turn
-//! words into a [`Config`] before anything is touched.
+//! The command lines of both programs: their clap definitions (also the
+//! source of the man pages and the completions), a POSIX getopt front end,
+//! and the checks that turn words into a [`Config`] (s6-ipcserver) or a
+//! [`Serving`] (s6-ipcserverd) before anything is touched.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -12,6 +13,9 @@ use crate::error::Error;
 
 pub const USAGE: &str = "s6-ipcserver [ -1 ] [ -q | -Q | -v ] [ -d | -D ] [ -P | -p ] [ -a perms ] \
 [ -c maxconn ] [ -C localmaxconn ] [ -b backlog ] [ -G gidlist ] [ -g gid ] [ -u uid ] [ -U ] path prog...";
+
+pub const USAGE_D: &str = "s6-ipcserverd [ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] \
+[ -C localmaxconn ] prog...";
 
 /// The C program's defaults and limits.
 pub const DEFAULT_MAXCONN: u32 = 40;
@@ -26,7 +30,25 @@ pub enum Verbosity {
     Verbose,
 }
 
-/// Everything the server needs, validated and clamped.
+/// What serving needs, whichever program serves: validated and clamped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serving {
+    /// The name messages start with.
+    pub program: &'static str,
+    /// For `-1`: what to write to stdout before closing it.
+    pub notify: Option<Vec<u8>>,
+    /// For the `starting` line: the path bound, if this program bound it.
+    pub listening_on: Option<PathBuf>,
+    /// Variables that never reach a child (beside those the server sets).
+    pub unset: &'static [&'static str],
+    pub verbosity: Verbosity,
+    pub lookup: bool,
+    pub maxconn: u32,
+    pub localmaxconn: u32,
+    pub argv: Vec<OsString>,
+}
+
+/// Everything s6-ipcserver needs, validated and clamped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub notify: bool,
@@ -40,6 +62,25 @@ pub struct Config {
     pub target: platform::privileges::Target,
     pub path: PathBuf,
     pub argv: Vec<OsString>,
+}
+
+impl Config {
+    /// What the serving half needs of it.
+    pub fn serving(&self) -> Serving {
+        let mut line = self.path.as_os_str().as_bytes().to_vec();
+        line.push(b'\n');
+        Serving {
+            program: "s6-ipcserver",
+            notify: self.notify.then_some(line),
+            listening_on: Some(self.path.clone()),
+            unset: &[],
+            verbosity: self.verbosity,
+            lookup: self.lookup,
+            maxconn: self.maxconn,
+            localmaxconn: self.localmaxconn,
+            argv: self.argv.clone(),
+        }
+    }
 }
 
 fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
@@ -100,16 +141,46 @@ pub fn command() -> Command {
                 .required(true)
                 .help("The socket to bind"),
         )
-        .arg(
-            Arg::new("prog")
-                .value_name("PROG")
-                .value_parser(clap::value_parser!(OsString))
-                .num_args(1..)
-                .required(true)
-                .trailing_var_arg(true)
-                .allow_hyphen_values(true)
-                .help("The program, and its arguments, to run for each connection"),
+        .arg(prog())
+}
+
+fn prog() -> Arg {
+    Arg::new("prog")
+        .value_name("PROG")
+        .value_parser(clap::value_parser!(OsString))
+        .num_args(1..)
+        .required(true)
+        .trailing_var_arg(true)
+        .allow_hyphen_values(true)
+        .help("The program, and its arguments, to run for each connection")
+}
+
+/// The clap definition of s6-ipcserverd, the serving half on its own.
+pub fn command_d() -> Command {
+    Command::new("s6-ipcserverd")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Serves a listening Unix domain socket: the serving half of s6-ipcserver")
+        .long_about(
+            "Serves the listening Unix stream socket on its stdin (or, under systemd socket \
+             activation, on fd 3): for every client that connects, spawns PROG with its stdin \
+             and stdout on the connection and the client's effective uid and gid in \
+             IPCREMOTEEUID and IPCREMOTEEGID. Binding and dropping privileges are other \
+             programs' work (s6-ipcserver-socketbinder, s6-applyuidgid, s6-fdholder-retrieve, \
+             systemd).",
         )
+        .override_usage(USAGE_D)
+        .disable_help_flag(true)
+        .disable_version_flag(true)
+        .args_override_self(true)
+        .arg(flag("notify", '1', "Write a newline to stdout once connections are accepted, then close stdout"))
+        .arg(value("verbosity", 'v', "verbosity", "0: fatal errors only; 1: warnings and denials too (default); 2: every connection, exit and status"))
+        .arg(flag("no-lookup", 'P', "Do not look up client credentials; IPCREMOTEEUID and IPCREMOTEEGID are unset").overrides_with("lookup"))
+        .arg(flag("lookup", 'p', "Look up client credentials (default)").overrides_with("no-lookup"))
+        .arg(value("maxconn", 'c', "maxconn", "Serve at most maxconn clients at once; 0 means 1, above 1000 means 1000 [default: 40]"))
+        .arg(value("localmaxconn", 'C', "localmaxconn", "Serve at most localmaxconn clients of one uid at once; 0 means 1, never above maxconn [default: 40]"))
+        .arg(Arg::new("help").long("help").action(ArgAction::Help).help("Print help and exit"))
+        .arg(Arg::new("version").long("version").action(ArgAction::Version).help("Print version and exit"))
+        .arg(prog())
 }
 
 /// Splits `args` (without argv[0]) the way POSIX getopt does, and returns it
@@ -168,32 +239,74 @@ fn getopt_normalize(cmd: &Command, args: &[OsString]) -> Vec<OsString> {
 
 /// What parsing decided: run, or print something and exit 0.
 #[derive(Debug)]
-pub enum Parsed {
-    Run(Config),
+pub enum Parsed<T = Config> {
+    Run(T),
     Print(String),
 }
 
-/// Parses the command line (without argv[0]); `env` looks up the
-/// environment for `-U`.
+/// Runs clap over `args` (without argv[0]) split as getopt would.
+fn matches(cmd: Command, args: &[OsString], usage: &'static str) -> Result<Parsed<ArgMatches>, Error> {
+    let mut words = vec![OsString::from(cmd.get_name().to_string())];
+    words.extend(getopt_normalize(&cmd, args));
+    match cmd.try_get_matches_from(words) {
+        Ok(m) => Ok(Parsed::Run(m)),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                Ok(Parsed::Print(e.render().to_string()))
+            }
+            _ => Err(Error::Usage(usage)),
+        },
+    }
+}
+
+/// Parses s6-ipcserver's command line (without argv[0]); `env` looks up
+/// the environment for `-U`.
 pub fn parse<E>(args: &[OsString], env: E) -> Result<Parsed, Error>
 where
     E: Fn(&str) -> Option<OsString>,
 {
-    let cmd = command();
-    let mut words = vec![OsString::from("s6-ipcserver")];
-    words.extend(getopt_normalize(&cmd, args));
-    let m = match cmd.try_get_matches_from(words) {
-        Ok(m) => m,
-        Err(e) => {
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    Ok(Parsed::Print(e.render().to_string()))
-                }
-                _ => Err(Error::Usage),
-            };
-        }
+    match matches(command(), args, USAGE)? {
+        Parsed::Run(m) => config(&m, env).map(Parsed::Run),
+        Parsed::Print(text) => Ok(Parsed::Print(text)),
+    }
+}
+
+/// Parses s6-ipcserverd's command line (without argv[0]).
+pub fn parse_d(args: &[OsString]) -> Result<Parsed<Serving>, Error> {
+    let m = match matches(command_d(), args, USAGE_D)? {
+        Parsed::Run(m) => m,
+        Parsed::Print(text) => return Ok(Parsed::Print(text)),
     };
-    config(&m, env).map(Parsed::Run)
+    serving_d(&m)
+        .map(Parsed::Run)
+        .map_err(|e| match e {
+            Error::Usage(_) => Error::Usage(USAGE_D),
+            e => e,
+        })
+}
+
+fn serving_d(m: &ArgMatches) -> Result<Serving, Error> {
+    let argv = prog_argv(m)?;
+    let lookup = !m.get_flag("no-lookup");
+    let (maxconn, localmaxconn) = limits(m, lookup)?;
+    // As the C program: 0 quiet, 1 the default, 2 and above verbose.
+    let verbosity = match last_valid(m, "verbosity", decimal)?.unwrap_or(1) {
+        0 => Verbosity::Quiet,
+        1 => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    };
+    Ok(Serving {
+        program: "s6-ipcserverd",
+        notify: m.get_flag("notify").then(|| b"\n".to_vec()),
+        listening_on: None,
+        // systemd's socket activation variables are for this program.
+        unset: &["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"],
+        verbosity,
+        lookup,
+        maxconn,
+        localmaxconn,
+        argv,
+    })
 }
 
 fn os<'a>(m: &'a ArgMatches, name: &str) -> Option<&'a OsStr> {
@@ -209,7 +322,7 @@ fn last_valid<T>(
 ) -> Result<Option<T>, Error> {
     let mut last = None;
     for v in m.get_many::<OsString>(name).into_iter().flatten() {
-        last = Some(check(v.as_bytes()).ok_or(Error::Usage)?);
+        last = Some(check(v.as_bytes()).ok_or(Error::Usage(USAGE))?);
     }
     Ok(last)
 }
@@ -280,25 +393,20 @@ where
     })
 }
 
-fn config<E>(m: &ArgMatches, env: E) -> Result<Config, Error>
-where
-    E: Fn(&str) -> Option<OsString>,
-{
-    let path = os(m, "path").ok_or(Error::Usage)?;
-    if path.is_empty() {
-        return Err(Error::Usage);
-    }
+fn prog_argv(m: &ArgMatches) -> Result<Vec<OsString>, Error> {
     let argv: Vec<OsString> = m
         .get_many::<OsString>("prog")
-        .ok_or(Error::Usage)?
+        .ok_or(Error::Usage(USAGE))?
         .cloned()
         .collect();
     if argv.is_empty() || argv.iter().any(|a| a.as_bytes().contains(&0)) {
-        return Err(Error::Usage);
+        return Err(Error::Usage(USAGE));
     }
+    Ok(argv)
+}
 
-    let perms = last_valid(m, "perms", perms)?.unwrap_or(DEFAULT_PERMS);
-    let lookup = !m.get_flag("no-lookup");
+/// `-c` and `-C`, clamped as the C program clamps them.
+fn limits(m: &ArgMatches, lookup: bool) -> Result<(u32, u32), Error> {
     let maxconn = number(m, "maxconn", DEFAULT_MAXCONN)?.clamp(1, MAXCONN_LIMIT);
     let localmaxconn = if lookup {
         number(m, "localmaxconn", DEFAULT_LOCALMAXCONN)?.clamp(1, maxconn)
@@ -306,6 +414,22 @@ where
         number(m, "localmaxconn", DEFAULT_LOCALMAXCONN)?; // still validated
         maxconn
     };
+    Ok((maxconn, localmaxconn))
+}
+
+fn config<E>(m: &ArgMatches, env: E) -> Result<Config, Error>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let path = os(m, "path").ok_or(Error::Usage(USAGE))?;
+    if path.is_empty() {
+        return Err(Error::Usage(USAGE));
+    }
+    let argv = prog_argv(m)?;
+
+    let perms = last_valid(m, "perms", perms)?.unwrap_or(DEFAULT_PERMS);
+    let lookup = !m.get_flag("no-lookup");
+    let (maxconn, localmaxconn) = limits(m, lookup)?;
     let backlog = number(m, "backlog", platform::socket::SOMAXCONN)?;
 
     let mut target = platform::privileges::Target {

@@ -6,8 +6,8 @@ use std::io;
 
 #[derive(Debug)]
 pub enum Error {
-    /// The command line is wrong: the usage line, exit 100.
-    Usage,
+    /// The command line is wrong: the program's usage line, exit 100.
+    Usage(&'static str),
     /// `-U` found a variable missing or invalid: exit 100.
     Env {
         name: &'static str,
@@ -15,6 +15,9 @@ pub enum Error {
     },
     /// A system call failed: exit 111. `what` says what was being done.
     Sys { what: String, source: io::Error },
+    /// s6-ipcserverd was given no listening Unix stream socket to serve:
+    /// exit 100, as the C program.
+    NotListening(String),
     /// A refusal that is not a system call failing (a non-socket at path,
     /// a path too long): exit 111, like the bind it stands for.
     Refused(String),
@@ -32,7 +35,7 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage | Error::Env { .. } => 100,
+            Error::Usage(_) | Error::Env { .. } | Error::NotListening(_) => 100,
             Error::Sys { .. } | Error::Refused(_) => 111,
             Error::Bug(_) => 101,
         }
@@ -42,12 +45,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage => write!(f, "usage: {}", crate::cli::USAGE),
+            Error::Usage(usage) => write!(f, "usage: {usage}"),
             Error::Env { name, problem } => {
                 write!(f, "fatal: environment variable {name} {problem}")
             }
             Error::Sys { what, source } => write!(f, "fatal: {what}: {}", Os(source)),
-            Error::Refused(why) => write!(f, "fatal: {why}"),
+            Error::Refused(why) | Error::NotListening(why) => write!(f, "fatal: {why}"),
             Error::Bug(what) => write!(f, "fatal: internal error: {what}"),
         }
     }

@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod error;
 pub mod log;
-pub mod server;
+pub mod listen;
+pub mod serve;
 pub mod table;

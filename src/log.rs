@@ -1,15 +1,15 @@
 //! One line per message on stderr, written with a single write(2) so that
-//! lines from the server never interleave with its children's.
+//! lines from the server never interleave with its children's. Each line
+//! starts with the program's name.
 
 use std::fmt::Arguments;
 use std::io::Write;
 
 use crate::cli::Verbosity;
 
-pub const PROG: &str = "s6-ipcserver";
-
 #[derive(Debug, Clone, Copy)]
 pub struct Log {
+    pub program: &'static str,
     pub verbosity: Verbosity,
 }
 
@@ -17,7 +17,7 @@ impl Log {
     fn line(&self, level: &str, args: Arguments<'_>) {
         let mut buf = Vec::with_capacity(128);
         // Writing to a Vec cannot fail.
-        let _ = writeln!(buf, "{PROG}: {level}: {args}");
+        let _ = writeln!(buf, "{}: {level}: {args}", self.program);
         // Nothing useful can be done if stderr is gone.
         let _ = std::io::stderr().write_all(&buf);
     }
@@ -46,7 +46,7 @@ impl Log {
     }
 }
 
-/// Prints a fatal error; used by `main` whatever the verbosity.
-pub fn fatal(msg: &dyn std::fmt::Display) {
-    let _ = std::io::stderr().write_all(format!("{PROG}: {msg}\n").as_bytes());
+/// Prints a fatal error; used by each `main` whatever the verbosity.
+pub fn fatal(program: &str, msg: &dyn std::fmt::Display) {
+    let _ = std::io::stderr().write_all(format!("{program}: {msg}\n").as_bytes());
 }

@@ -21,7 +21,7 @@ use std::ffi::{CStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 
-use s6_ipcserver::{cli, log, server};
+use s6_ipcserver::{cli, listen, log, serve};
 
 /// The C entry point. The return value is the exit code.
 #[no_mangle]
@@ -55,13 +55,13 @@ fn run(args: &[OsString]) -> libc::c_int {
             print!("{text}");
             return 0;
         }
-        Ok(cli::Parsed::Run(cfg)) => server::run(cfg),
+        Ok(cli::Parsed::Run(cfg)) => listen::bind(&cfg).and_then(|l| serve::run(cfg.serving(), l)),
         Err(e) => Err(e),
     };
     match result {
         Ok(()) => 0,
         Err(e) => {
-            log::fatal(&e);
+            log::fatal("s6-ipcserver", &e);
             e.exit_code()
         }
     }

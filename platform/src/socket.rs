@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -124,6 +124,91 @@ pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<OwnedFd, BindErro
         .set_nonblocking(true)
         .map_err(|e| BindError::Sys("set the socket non-blocking", e))?;
     Ok(socket.into())
+}
+
+/// Why an inherited descriptor cannot be served.
+#[derive(Debug)]
+pub enum InheritError {
+    NotOpen,
+    NotASocket,
+    NotUnix,
+    NotStream,
+    NotListening,
+    /// A system call failed; the string names it.
+    Sys(&'static str, io::Error),
+}
+
+impl std::fmt::Display for InheritError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InheritError::NotOpen => "is not open",
+            InheritError::NotASocket => "is not a socket",
+            InheritError::NotUnix => "is not a Unix domain socket",
+            InheritError::NotStream => "is not a stream socket",
+            InheritError::NotListening => "is not a listening socket",
+            InheritError::Sys(call, _) => call,
+        })
+    }
+}
+
+/// Takes over the listening Unix stream socket on `fd` (stdin, or fd 3
+/// under socket activation), which some other program bound: returns a
+/// close-on-exec, non-blocking copy of it numbered 3 or above, so that no
+/// child can inherit it. `fd` itself is closed if it is above 2; fds 0 to 2
+/// are left for [`crate::fd::detach_stdio`] to fill.
+pub fn take_listener(fd: RawFd) -> Result<OwnedFd, InheritError> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads the descriptor table.
+    let copy = match cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) }) {
+        Ok(copy) => copy,
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => return Err(InheritError::NotOpen),
+        Err(e) => return Err(InheritError::Sys("unable to duplicate it", e)),
+    };
+    // SAFETY: a descriptor just made and owned by no one else.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+    let st = nix::sys::stat::fstat(&copy)
+        .map_err(|e| InheritError::Sys("unable to stat it", e.into()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(InheritError::NotASocket);
+    }
+    let socket = socket2::SockRef::from(&copy);
+    let addr = socket
+        .local_addr()
+        .map_err(|e| InheritError::Sys("unable to read its address", e))?;
+    if addr.domain() != Domain::UNIX {
+        return Err(InheritError::NotUnix);
+    }
+    let ty = socket
+        .r#type()
+        .map_err(|e| InheritError::Sys("unable to read its type", e))?;
+    if ty != Type::STREAM {
+        return Err(InheritError::NotStream);
+    }
+    let mut listening: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `listening` and `len` describe a writable int, as
+    // SO_ACCEPTCONN expects; `copy` is open.
+    cvt(unsafe {
+        libc::getsockopt(
+            copy.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut listening as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })
+    .map_err(|e| InheritError::Sys("unable to tell whether it listens", e))?;
+    if listening == 0 {
+        return Err(InheritError::NotListening);
+    }
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| InheritError::Sys("unable to make it non-blocking", e))?;
+    if fd > 2 {
+        // SAFETY: closes the inherited number, which nothing else here
+        // owns; the copy above stays open.
+        unsafe { libc::close(fd) };
+    }
+    Ok(copy)
 }
 
 /// The address a client's socket is bound to.

@@ -1,11 +1,10 @@
-//! The server: start-up in SPEC 2's order, then the event loop. What happens
-//! to a connection reads top to bottom in [`Server::serve`] (accept, look
-//! up, count, hand over to a spawner) and [`Server::on_report`] (the child
-//! is in the table).
+//! The serving half, shared by both programs: given a listening socket,
+//! the event loop. What happens to a connection reads top to bottom in
+//! [`Server::serve`] (accept, look up, count, hand over to a spawner) and
+//! [`Server::on_report`] (the child is in the table).
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -16,10 +15,10 @@ use nix::unistd::Pid;
 
 use platform::credentials::{self, Credentials};
 use platform::signals::Signals;
-use platform::socket::{self, BindError, BindOptions, PeerAddr, RemoteAddr};
+use platform::socket::{self, PeerAddr, RemoteAddr};
 use platform::spawn::{EnvBlock, Environ, Job, Report, Slot, Spawner};
 
-use crate::cli::Config;
+use crate::cli::Serving;
 use crate::error::{Error, Os};
 use crate::log::Log;
 use crate::table::{ConnectionTable, Owed, Spawned, ANONYMOUS};
@@ -64,7 +63,7 @@ struct Vars {
 }
 
 struct Server {
-    cfg: Config,
+    cfg: Serving,
     log: Log,
     listener: OwnedFd,
     signals: Signals,
@@ -82,20 +81,24 @@ struct Server {
     shortage_logged: bool,
 }
 
-/// Sets up everything and serves until a terminating signal.
-pub fn run(cfg: Config) -> Result<(), Error> {
+/// Serves `listener` until a terminating signal. Binding and privileges
+/// were seen to before (listen.rs).
+pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
     let log = Log {
+        program: cfg.program,
         verbosity: cfg.verbosity,
     };
     // Everything that can be prepared without touching the system is, so
     // that the per-connection path only patches it.
-    let mut env = Environ::inherit(&[
+    let mut managed = vec![
         "PROTO",
         "IPCREMOTEEUID",
         "IPCREMOTEEGID",
         "IPCCONNNUM",
         "IPCREMOTEPATH",
-    ]);
+    ];
+    managed.extend_from_slice(cfg.unset);
+    let mut env = Environ::inherit(&managed);
     let proto = env.slot("PROTO");
     env.set(proto, b"IPC")
         .map_err(|_| Error::Bug("PROTO value"))?;
@@ -105,30 +108,6 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         connnum: env.slot("IPCCONNNUM"),
         path: env.slot("IPCREMOTEPATH"),
     };
-
-    platform::fd::detach_stdio(cfg.notify)
-        .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;
-
-    let listener = socket::bind_listener(
-        &cfg.path,
-        BindOptions {
-            replace_socket: cfg.replace_socket,
-            perms: cfg.perms,
-            backlog: cfg.backlog,
-        },
-    )
-    .map_err(|e| {
-        let path = cfg.path.display();
-        match e {
-            BindError::Sys(call, source) => {
-                Error::sys(format!("unable to {call} at {path}"), source)
-            }
-            other => Error::Refused(format!("{path}: {other}")),
-        }
-    })?;
-
-    platform::privileges::drop_to(&cfg.target)
-        .map_err(|e| Error::sys(format!("unable to drop privileges: {}", e.step), e.source))?;
 
     let signals =
         Signals::install(&TRAPPED).map_err(|e| Error::sys("unable to trap signals", e))?;
@@ -166,15 +145,15 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         backoff_until: None,
         shortage_logged: false,
     };
-    server.log.info(format_args!(
-        "starting - listening on {}",
-        server.cfg.path.display()
-    ));
+    match &server.cfg.listening_on {
+        Some(path) => server
+            .log
+            .info(format_args!("starting - listening on {}", path.display())),
+        None => server.log.info(format_args!("starting")),
+    }
     server.status();
-    if server.cfg.notify {
-        let mut line = server.cfg.path.as_os_str().as_bytes().to_vec();
-        line.push(b'\n');
-        platform::fd::notify_and_close_stdout(&line)
+    if let Some(line) = &server.cfg.notify {
+        platform::fd::notify_and_close_stdout(line)
             .map_err(|e| Error::sys("unable to write the readiness line to stdout", e))?;
     }
     // Children that ended before the signals were trapped (inherited from

@@ -1,0 +1,30 @@
+//! s6-ipcserverd: the serving half on its own. Parse the command line, take
+//! over the listening socket, serve; exit with the code the error decides.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use s6_ipcserver::{cli, listen, log, serve};
+
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let result = match cli::parse_d(&args) {
+        Ok(cli::Parsed::Print(text)) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Ok(cli::Parsed::Run(cfg)) => listen::inherit(cfg.notify.is_some(), |name| {
+            std::env::var_os(name)
+        })
+        .and_then(|l| serve::run(cfg, l)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::fatal("s6-ipcserverd", &e);
+            // The exit codes are 100, 101 and 111 (error.rs).
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Where the listening socket comes from. s6-ipcserver binds it, then drops
+//! privileges (the work of the C s6-ipcserver-socketbinder and
+//! s6-applyuidgid); s6-ipcserverd takes over the one it was given, on its
+//! stdin or by systemd's socket activation. Either way stdin and stdout
+//! are released, and serving (serve.rs) starts from a listening socket
+//! that no child can inherit.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+
+use platform::socket::{self, BindError, BindOptions, InheritError};
+
+use crate::cli::Config;
+use crate::error::Error;
+
+/// s6-ipcserver: releases stdin and stdout, binds `cfg.path`, and drops
+/// privileges, in SPEC 2's order.
+pub fn bind(cfg: &Config) -> Result<OwnedFd, Error> {
+    platform::fd::detach_stdio(cfg.notify)
+        .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;
+    let listener = socket::bind_listener(
+        &cfg.path,
+        BindOptions {
+            replace_socket: cfg.replace_socket,
+            perms: cfg.perms,
+            backlog: cfg.backlog,
+        },
+    )
+    .map_err(|e| {
+        let path = cfg.path.display();
+        match e {
+            BindError::Sys(call, source) => {
+                Error::sys(format!("unable to {call} at {path}"), source)
+            }
+            other => Error::Refused(format!("{path}: {other}")),
+        }
+    })?;
+    platform::privileges::drop_to(&cfg.target)
+        .map_err(|e| Error::sys(format!("unable to drop privileges: {}", e.step), e.source))?;
+    Ok(listener)
+}
+
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: i32 = 3;
+
+/// s6-ipcserverd: takes over the listening socket on stdin, or on fd 3
+/// when systemd's `LISTEN_PID` names this process and `LISTEN_FDS` is 1;
+/// then releases stdin and stdout (all but the readiness line of `-1`).
+pub fn inherit<E>(notify: bool, env: E) -> Result<OwnedFd, Error>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let (fd, name) = match activated(&env)? {
+        true => (LISTEN_FDS_START, "fd 3 (LISTEN_FDS)"),
+        false => (0, "stdin"),
+    };
+    let listener = socket::take_listener(fd).map_err(|e| match e {
+        InheritError::Sys(what, source) => Error::sys(format!("{name}: {what}"), source),
+        other => Error::NotListening(format!("{name} {other}")),
+    })?;
+    platform::fd::detach_stdio(notify)
+        .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;
+    Ok(listener)
+}
+
+/// Whether systemd passed the socket (sd_listen_fds(3)): `LISTEN_PID` is
+/// this process, and `LISTEN_FDS` says how many descriptors follow fd 2.
+/// This program serves one.
+fn activated<E>(env: &E) -> Result<bool, Error>
+where
+    E: Fn(&str) -> Option<OsString>,
+{
+    let ours = env("LISTEN_PID")
+        .and_then(|v| crate::cli::decimal(v.as_encoded_bytes()))
+        .is_some_and(|pid| pid == std::process::id());
+    if !ours {
+        return Ok(false);
+    }
+    let fds = env("LISTEN_FDS").unwrap_or_default();
+    match crate::cli::decimal(fds.as_encoded_bytes()) {
+        Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        Some(n) => Err(Error::NotListening(format!(
+            "LISTEN_FDS is {n}: s6-ipcserverd serves exactly one socket"
+        ))),
+        None => Err(Error::NotListening(format!(
+            "LISTEN_FDS is {:?}, not a number of descriptors",
+            fds
+        ))),
+    }
+}
