@@ -23,6 +23,11 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_s6-ipcserver")
 }
 
+/// The serving half on its own.
+pub fn bin_d() -> &'static str {
+    env!("CARGO_BIN_EXE_s6-ipcserverd")
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and has no memory effects.
     unsafe { libc::geteuid() == 0 }
@@ -158,7 +163,16 @@ impl Server {
     }
 
     /// Spawns `cmd`, which must use `-1`, and waits for its readiness line.
-    pub fn spawn_ready(mut cmd: Command, path: PathBuf, dir: TempDir) -> Server {
+    pub fn spawn_ready(cmd: Command, path: PathBuf, dir: TempDir) -> Server {
+        let mut expected = path.as_os_str().as_encoded_bytes().to_vec();
+        expected.push(b'\n');
+        Self::spawn_expecting(cmd, path, dir, &expected)
+    }
+
+    /// Spawns `cmd` and waits until it has written `expected` to stdout and
+    /// closed it (`-1`: s6-ipcserver writes PATH and a newline,
+    /// s6-ipcserverd a newline).
+    pub fn spawn_expecting(mut cmd: Command, path: PathBuf, dir: TempDir, expected: &[u8]) -> Server {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -194,12 +208,10 @@ impl Server {
             Ok(line) => line,
             Err(_) => panic!("no readiness line; stderr: {:?}", server.lines()),
         };
-        let mut expected = server.path.as_os_str().as_encoded_bytes().to_vec();
-        expected.push(b'\n');
         assert_eq!(
             line,
             expected,
-            "-1 writes PATH and a newline, then closes stdout; stderr: {:?}",
+            "-1 writes its line, then closes stdout; stderr: {:?}",
             server.lines()
         );
         server
