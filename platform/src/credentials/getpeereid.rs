@@ -1,7 +1,5 @@
-//! FreeBSD, DragonFly, NetBSD, OpenBSD, macOS and the other Apple systems:
-//! `getpeereid(fd, &euid, &egid)`. It hides each system's socket option
-//! (`LOCAL_PEERCRED` at level 0 on FreeBSD and macOS, `LOCAL_PEEREID` on
-//! NetBSD, `SO_PEERCRED` with its own struct order on OpenBSD).
+//! DragonFly: `getpeereid(fd, &euid, &egid)` (over `LOCAL_PEERCRED`, whose
+//! `struct xucred` has no pid there), so the pid is never known.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -19,5 +17,9 @@ pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     // SAFETY: both out-pointers point to live, writable locals of the exact
     // types getpeereid(3) takes; `fd` is a live borrowed descriptor.
     cvt(unsafe { libc::getpeereid(fd.as_raw_fd(), &mut uid, &mut gid) })?;
-    Ok(Credentials { uid, gid })
+    Ok(Credentials {
+        uid,
+        gid,
+        pid: None,
+    })
 }
