@@ -22,6 +22,10 @@ cfg_if::cfg_if! {
     if #[cfg(feature = "force-unsupported-credentials")] {
         #[path = "credentials/unsupported.rs"]
         mod backend;
+    } else if #[cfg(feature = "force-getpeereid")] {
+        // DragonFly's backend on Linux, over libbsd.
+        #[path = "credentials/getpeereid.rs"]
+        mod backend;
     } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
         #[path = "credentials/so_peercred.rs"]
         mod backend;

@@ -24,9 +24,10 @@ mod supported {
     const NOBODY: libc::uid_t = 65534;
     const NOGROUP: libc::gid_t = 65534;
 
-    /// Whether the backend gives the pid: all but DragonFly's getpeereid.
-    /// FreeBSD gives it since 13.
-    const GIVES_PID: bool = !cfg!(target_os = "dragonfly");
+    /// Whether the backend gives the pid: all but getpeereid (DragonFly's,
+    /// and libbsd's on Linux with `force-getpeereid`). FreeBSD gives it
+    /// since 13.
+    const GIVES_PID: bool = !(cfg!(feature = "force-getpeereid") || cfg!(target_os = "dragonfly"));
 
     /// What a lookup must say for a peer with these effective ids and pid.
     fn who(uid: libc::uid_t, gid: libc::gid_t, pid: u32) -> Credentials {
@@ -287,6 +288,16 @@ mod supported {
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         assert_eq!(c, who(uid, gid, child.id()));
         assert!(status.success(), "socat: {status}");
+    }
+
+    /// The feature that forces a backend really picks it.
+    #[test]
+    fn backend_is_the_one_this_build_asks_for() {
+        if cfg!(feature = "force-getpeereid") {
+            assert_eq!(credentials::MECHANISM, "getpeereid");
+        } else if cfg!(any(target_os = "linux", target_os = "android")) {
+            assert_eq!(credentials::MECHANISM, "SO_PEERCRED");
+        }
     }
 }
 
