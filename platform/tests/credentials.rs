@@ -295,9 +295,58 @@ mod supported {
     fn backend_is_the_one_this_build_asks_for() {
         if cfg!(feature = "force-getpeereid") {
             assert_eq!(credentials::MECHANISM, "getpeereid");
+        } else if cfg!(feature = "force-getpeerucred") {
+            assert_eq!(credentials::MECHANISM, "getpeerucred");
         } else if cfg!(any(target_os = "linux", target_os = "android")) {
             assert_eq!(credentials::MECHANISM, "SO_PEERCRED");
         }
+    }
+}
+
+/// illumos's backend over the counting stand-in: every `ucred_t` that
+/// getpeerucred allocates is freed, whichever way the lookup ends.
+#[cfg(feature = "force-getpeerucred")]
+mod getpeerucred {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixStream;
+
+    use platform::credentials::{self, shim_live_ucreds};
+
+    use super::common::serial;
+
+    #[test]
+    fn a_lookup_that_succeeds_frees_its_ucred() {
+        let _g = serial();
+        let before = shim_live_ucreds();
+        let (a, _b) = UnixStream::pair().unwrap();
+        credentials::peer(&a).unwrap();
+        assert_eq!(shim_live_ucreds(), before, "ucred_t left alive");
+    }
+
+    #[test]
+    fn a_lookup_on_a_non_socket_frees_everything() {
+        let _g = serial();
+        let before = shim_live_ucreds();
+        let f = std::fs::File::open("/dev/null").unwrap();
+        assert!(credentials::peer(&f).is_err());
+        assert_eq!(shim_live_ucreds(), before, "ucred_t left alive");
+    }
+
+    /// getpeerucred succeeds and allocates, but the ucred_t holds no
+    /// effective ids: the lookup fails, and must still free it.
+    #[test]
+    fn a_lookup_on_a_socket_without_a_peer_fails_and_frees_its_ucred() {
+        let _g = serial();
+        // SAFETY: plain integer arguments; the descriptor is checked and
+        // owned from here on.
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: `fd` is a new descriptor nothing else owns.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        let before = shim_live_ucreds();
+        let e = credentials::peer(&sock).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+        assert_eq!(shim_live_ucreds(), before, "ucred_t left alive");
     }
 }
 

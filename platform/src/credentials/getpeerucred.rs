@@ -10,7 +10,13 @@ use std::ptr;
 use super::Credentials;
 use crate::cvt;
 
+#[cfg(not(feature = "force-getpeerucred"))]
 use libc::{getpeerucred, ucred_free, ucred_getegid, ucred_geteuid, ucred_getpid, ucred_t};
+// On Linux, for the tests: the same calls over SO_PEERCRED, counting frees.
+#[cfg(feature = "force-getpeerucred")]
+use super::ucred_shim::{
+    getpeerucred, ucred_free, ucred_getegid, ucred_geteuid, ucred_getpid, ucred_t,
+};
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "getpeerucred";
