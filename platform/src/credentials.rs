@@ -1,9 +1,9 @@
 //! Who is on the other end of a connected Unix stream socket.
 //!
 //! Every backend answers with the *effective* uid and gid the client had when
-//! it called `connect()`, as the kernel recorded them. Exactly one backend is
-//! compiled on every target; the fallback fails closed and never reports an
-//! identity.
+//! it called `connect()`, as the kernel recorded them, and the client's pid
+//! where the system records one. Exactly one backend is compiled on every
+//! target; the fallback fails closed and never reports an identity.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -13,22 +13,41 @@ use std::os::fd::AsFd;
 pub struct Credentials {
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
+    /// The client's pid, where the system records it; `None` when this
+    /// system has no way to say, or said it did not know.
+    pub pid: Option<libc::pid_t>,
 }
 
 cfg_if::cfg_if! {
     if #[cfg(feature = "force-unsupported-credentials")] {
         #[path = "credentials/unsupported.rs"]
         mod backend;
+    } else if #[cfg(feature = "force-getpeereid")] {
+        // DragonFly's backend on Linux, over libbsd.
+        #[path = "credentials/getpeereid.rs"]
+        mod backend;
+    } else if #[cfg(feature = "force-getpeerucred")] {
+        // illumos's backend on Linux, over a counting stand-in.
+        #[path = "credentials/getpeerucred.rs"]
+        mod backend;
+        #[path = "credentials/ucred_shim.rs"]
+        mod ucred_shim;
     } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
         #[path = "credentials/so_peercred.rs"]
         mod backend;
-    } else if #[cfg(any(
-        target_os = "freebsd",
-        target_os = "dragonfly",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_vendor = "apple",
-    ))] {
+    } else if #[cfg(target_vendor = "apple")] {
+        #[path = "credentials/local_peerpid.rs"]
+        mod backend;
+    } else if #[cfg(target_os = "freebsd")] {
+        #[path = "credentials/local_peercred.rs"]
+        mod backend;
+    } else if #[cfg(target_os = "netbsd")] {
+        #[path = "credentials/local_peereid.rs"]
+        mod backend;
+    } else if #[cfg(target_os = "openbsd")] {
+        #[path = "credentials/sockpeercred.rs"]
+        mod backend;
+    } else if #[cfg(target_os = "dragonfly")] {
         #[path = "credentials/getpeereid.rs"]
         mod backend;
     } else if #[cfg(any(target_os = "illumos", target_os = "solaris"))] {
@@ -51,4 +70,51 @@ pub const MECHANISM: &str = backend::MECHANISM;
 /// The credentials of the peer of the connected Unix stream socket `fd`.
 pub fn peer<F: AsFd>(fd: &F) -> io::Result<Credentials> {
     backend::peer(fd.as_fd())
+}
+
+/// How many `ucred_t` the test stand-in for illumos's `getpeerucred` has
+/// allocated and not yet seen freed: a lookup that leaves it changed leaks.
+#[cfg(feature = "force-getpeerucred")]
+pub fn shim_live_ucreds() -> isize {
+    ucred_shim::live()
+}
+
+/// `getsockopt(fd, level, name)` into `value`, which it must fill exactly:
+/// a shorter answer is an error, so no pre-set field is ever taken for the
+/// kernel's.
+///
+/// # Safety
+///
+/// `T` must be the C type the option `(level, name)` writes, as the
+/// system's man page gives it.
+#[allow(dead_code)] // Not every backend reads a socket option.
+unsafe fn getsockopt<T>(
+    fd: std::os::fd::BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &mut T,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+
+    let size = std::mem::size_of::<T>();
+    let mut len = size as libc::socklen_t;
+    // SAFETY: `value` is a live, writable `T` of `len` bytes, and the caller
+    // guarantees `T` is what this option writes; `fd` is a live descriptor
+    // borrowed for the duration of the call.
+    crate::cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *mut T).cast(),
+            &mut len,
+        )
+    })?;
+    if len as usize != size {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("getsockopt returned {len} bytes where {size} were expected"),
+        ));
+    }
+    Ok(())
 }

@@ -1,13 +1,24 @@
-//! FreeBSD, DragonFly, NetBSD, OpenBSD, macOS and the other Apple systems:
-//! `getpeereid(fd, &euid, &egid)`. It hides each system's socket option
-//! (`LOCAL_PEERCRED` at level 0 on FreeBSD and macOS, `LOCAL_PEEREID` on
-//! NetBSD, `SO_PEERCRED` with its own struct order on OpenBSD).
+//! DragonFly: `getpeereid(fd, &euid, &egid)` (over `LOCAL_PEERCRED`, whose
+//! `struct xucred` has no pid there), so the pid is never known. With the
+//! `force-getpeereid` feature, the same backend runs on Linux over
+//! libbsd's `getpeereid()`, and the pid is not known there either.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::Credentials;
 use crate::cvt;
+
+#[cfg(not(feature = "force-getpeereid"))]
+use libc::getpeereid;
+
+// The libc crate declares getpeereid only where the C library has it;
+// on Linux it is libbsd's (Debian's libbsd-dev), built on SO_PEERCRED.
+#[cfg(feature = "force-getpeereid")]
+#[link(name = "bsd")]
+extern "C" {
+    fn getpeereid(fd: libc::c_int, euid: *mut libc::uid_t, egid: *mut libc::gid_t) -> libc::c_int;
+}
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "getpeereid";
@@ -18,6 +29,10 @@ pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     let mut gid = libc::gid_t::MAX;
     // SAFETY: both out-pointers point to live, writable locals of the exact
     // types getpeereid(3) takes; `fd` is a live borrowed descriptor.
-    cvt(unsafe { libc::getpeereid(fd.as_raw_fd(), &mut uid, &mut gid) })?;
-    Ok(Credentials { uid, gid })
+    cvt(unsafe { getpeereid(fd.as_raw_fd(), &mut uid, &mut gid) })?;
+    Ok(Credentials {
+        uid,
+        gid,
+        pid: None,
+    })
 }

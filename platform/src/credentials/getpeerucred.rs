@@ -1,6 +1,7 @@
 //! illumos and Solaris: `getpeerucred(fd, &ucred)` allocates a `ucred_t`
-//! holding the peer's credentials at connect time; `ucred_geteuid()` and
-//! `ucred_getegid()` read it, and `ucred_free()` releases it on every path.
+//! holding the peer's credentials at connect time; `ucred_geteuid()`,
+//! `ucred_getegid()` and `ucred_getpid()` read it (each -1 when the value
+//! is not available), and `ucred_free()` releases it on every path.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -9,18 +10,26 @@ use std::ptr;
 use super::Credentials;
 use crate::cvt;
 
+#[cfg(not(feature = "force-getpeerucred"))]
+use libc::{getpeerucred, ucred_free, ucred_getegid, ucred_geteuid, ucred_getpid, ucred_t};
+// On Linux, for the tests: the same calls over SO_PEERCRED, counting frees.
+#[cfg(feature = "force-getpeerucred")]
+use super::ucred_shim::{
+    getpeerucred, ucred_free, ucred_getegid, ucred_geteuid, ucred_getpid, ucred_t,
+};
+
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "getpeerucred";
 
 /// Owns the `ucred_t` that getpeerucred allocated, and frees it on drop.
-struct Ucred(*mut libc::ucred_t);
+struct Ucred(*mut ucred_t);
 
 impl Drop for Ucred {
     fn drop(&mut self) {
         if !self.0.is_null() {
             // SAFETY: the pointer was allocated by getpeerucred and is freed
             // exactly once, here.
-            unsafe { libc::ucred_free(self.0) };
+            unsafe { ucred_free(self.0) };
         }
     }
 }
@@ -30,16 +39,25 @@ pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     let mut cred = Ucred(ptr::null_mut());
     // SAFETY: `cred.0` is a valid out-pointer initialised to null, as
     // getpeerucred(3C) requires; `fd` is a live borrowed descriptor.
-    cvt(unsafe { libc::getpeerucred(fd.as_raw_fd(), &mut cred.0) })?;
+    cvt(unsafe { getpeerucred(fd.as_raw_fd(), &mut cred.0) })?;
     // SAFETY: getpeerucred succeeded, so `cred.0` points to a valid ucred_t,
     // which stays alive until `cred` is dropped at the end of this function.
-    let (uid, gid) = unsafe { (libc::ucred_geteuid(cred.0), libc::ucred_getegid(cred.0)) };
-    // Both return -1 when the value is not available.
+    let (uid, gid, pid) = unsafe {
+        (
+            ucred_geteuid(cred.0),
+            ucred_getegid(cred.0),
+            ucred_getpid(cred.0),
+        )
+    };
     if uid == libc::uid_t::MAX || gid == libc::gid_t::MAX {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "getpeerucred returned no effective uid or gid",
         ));
     }
-    Ok(Credentials { uid, gid })
+    Ok(Credentials {
+        uid,
+        gid,
+        pid: (pid > 0).then_some(pid),
+    })
 }

@@ -1,12 +1,12 @@
 //! Linux and Android: `getsockopt(fd, SOL_SOCKET, SO_PEERCRED)` fills a
-//! `struct ucred { pid, uid, gid }` with the ids the peer had at `connect()`
-//! (or at `socketpair()`).
+//! `struct ucred { pid, uid, gid }` with the peer's pid and ids at
+//! `connect()` (or at `socketpair()`); a pid of 0 means the kernel has
+//! none to give (socket(7)).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
-use super::Credentials;
-use crate::cvt;
+use super::{getsockopt, Credentials};
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "SO_PEERCRED";
@@ -19,27 +19,11 @@ pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
         uid: libc::uid_t::MAX,
         gid: libc::gid_t::MAX,
     };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` is a valid, writable `struct ucred` and `len` holds its
-    // exact size, which is what SO_PEERCRED expects; `fd` is a live descriptor
-    // borrowed for the duration of the call.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    })?;
-    if len as usize != std::mem::size_of::<libc::ucred>() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "SO_PEERCRED returned a short struct ucred",
-        ));
-    }
+    // SAFETY: SO_PEERCRED writes a `struct ucred` (socket(7)).
+    unsafe { getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred) }?;
     Ok(Credentials {
         uid: cred.uid,
         gid: cred.gid,
+        pid: (cred.pid > 0).then_some(cred.pid),
     })
 }

@@ -1,0 +1,93 @@
+//! A stand-in for illumos's `getpeerucred()` and `ucred_*()` on Linux, so
+//! that the getpeerucred backend runs under the whole suite
+//! (`force-getpeerucred`). Same signatures and conventions as illumos
+//! (getpeerucred(3C), ucred_get(3C)), built on SO_PEERCRED; it counts the
+//! `ucred_t` alive, so a test sees one that a lookup did not free.
+
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+/// What getpeerucred allocates; opaque to the backend, as on illumos.
+#[allow(non_camel_case_types)]
+pub struct ucred_t {
+    cred: libc::ucred,
+}
+
+/// Allocations minus frees.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+pub fn live() -> isize {
+    LIVE.load(Ordering::SeqCst)
+}
+
+/// 0 and `*ucred` set, or -1 and errno set; allocates only when `*ucred` is
+/// null, and nothing on failure, as illumos does.
+///
+/// # Safety
+///
+/// `ucred` points to a writable pointer that is null or was returned by an
+/// earlier call.
+pub unsafe extern "C" fn getpeerucred(fd: libc::c_int, ucred: *mut *mut ucred_t) -> libc::c_int {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: libc::uid_t::MAX,
+        gid: libc::gid_t::MAX,
+    };
+    // SAFETY: the caller lends `fd` for the duration of this call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    // SAFETY: SO_PEERCRED writes a `struct ucred` (socket(7)).
+    if unsafe { super::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred) }.is_err() {
+        // getsockopt left errno set.
+        return -1;
+    }
+    // SAFETY: the caller guarantees `ucred` is a valid pointer to a pointer
+    // that is null or one of ours.
+    unsafe {
+        if (*ucred).is_null() {
+            *ucred = Box::into_raw(Box::new(ucred_t { cred }));
+            LIVE.fetch_add(1, Ordering::SeqCst);
+        } else {
+            (**ucred).cred = cred;
+        }
+    }
+    0
+}
+
+/// # Safety
+///
+/// `ucred` was returned by [`getpeerucred`] and is not used again.
+pub unsafe extern "C" fn ucred_free(ucred: *mut ucred_t) {
+    if !ucred.is_null() {
+        // SAFETY: allocated by Box::into_raw in getpeerucred, freed once.
+        drop(unsafe { Box::from_raw(ucred) });
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// # Safety
+///
+/// `ucred` is a live `ucred_t` from [`getpeerucred`].
+pub unsafe extern "C" fn ucred_geteuid(ucred: *const ucred_t) -> libc::uid_t {
+    // SAFETY: see above.
+    unsafe { (*ucred).cred.uid }
+}
+
+/// # Safety
+///
+/// `ucred` is a live `ucred_t` from [`getpeerucred`].
+pub unsafe extern "C" fn ucred_getegid(ucred: *const ucred_t) -> libc::gid_t {
+    // SAFETY: see above.
+    unsafe { (*ucred).cred.gid }
+}
+
+/// -1 when unknown, as on illumos (Linux says 0).
+///
+/// # Safety
+///
+/// `ucred` is a live `ucred_t` from [`getpeerucred`].
+pub unsafe extern "C" fn ucred_getpid(ucred: *const ucred_t) -> libc::pid_t {
+    // SAFETY: see above.
+    match unsafe { (*ucred).cred.pid } {
+        0 => -1,
+        pid => pid,
+    }
+}
