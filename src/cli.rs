@@ -151,7 +151,6 @@ fn prog() -> Arg {
         .num_args(1..)
         .required(true)
         .trailing_var_arg(true)
-        .allow_hyphen_values(true)
         .help("The program, and its arguments, to run for each connection")
 }
 

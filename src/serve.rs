@@ -58,6 +58,9 @@ struct Accepted {
 struct Vars {
     euid: Slot,
     egid: Slot,
+    /// Set where the system records the client's pid (platform/), unset
+    /// where it does not, and with `-P`.
+    pid: Slot,
     connnum: Slot,
     path: Slot,
 }
@@ -94,6 +97,7 @@ pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
         "PROTO",
         "IPCREMOTEEUID",
         "IPCREMOTEEGID",
+        "IPCREMOTEPID",
         "IPCCONNNUM",
         "IPCREMOTEPATH",
     ];
@@ -105,6 +109,7 @@ pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
     let vars = Vars {
         euid: env.slot("IPCREMOTEEUID"),
         egid: env.slot("IPCREMOTEEGID"),
+        pid: env.slot("IPCREMOTEPID"),
         connnum: env.slot("IPCCONNNUM"),
         path: env.slot("IPCREMOTEPATH"),
     };
@@ -479,11 +484,16 @@ impl Server {
             Some(c) => {
                 self.env.set_with(v.euid, |b| write!(b, "{}", c.uid))?;
                 self.env.set_with(v.egid, |b| write!(b, "{}", c.gid))?;
+                match c.pid {
+                    Some(pid) => self.env.set_with(v.pid, |b| write!(b, "{pid}"))?,
+                    None => self.env.unset(v.pid),
+                }
                 self.env.set_with(v.connnum, |b| write!(b, "{connnum}"))?;
             }
             None => {
                 self.env.unset(v.euid);
                 self.env.unset(v.egid);
+                self.env.unset(v.pid);
                 self.env.set(v.connnum, b"")?;
             }
         }

@@ -49,7 +49,7 @@ fn behind_the_c_socketbinder_it_serves_the_ucspi_environment() {
     let server = start(&[], &["env", "-0"]);
     let env = env_of(&server);
     assert_eq!(env_get(&env, "PROTO"), Some(&b"IPC"[..]));
-    if !cfg!(feature = "force-unsupported-credentials") {
+    if LOOKUP {
         let uid = unsafe_free_ids().0.to_string();
         assert_eq!(env_get(&env, "IPCREMOTEEUID"), Some(uid.as_bytes()));
         assert_eq!(env_get(&env, "IPCCONNNUM"), Some(&b"1"[..]));
@@ -77,10 +77,13 @@ fn minus_capital_p_leaves_the_ids_out() {
     assert_eq!(env_get(&env, "IPCCONNNUM"), Some(&b""[..]));
 }
 
+const LOOKUP: bool = cfg!(not(feature = "force-unsupported-credentials"));
+
 #[test]
 fn minus_v2_logs_each_connection_under_its_own_name() {
-    if cfg!(feature = "force-unsupported-credentials") {
-        return common::record_skip_silently_never();
+    let test = "minus_v2_logs_each_connection_under_its_own_name";
+    if common::skip_unless(LOOKUP, test, "needs a credentials lookup") {
+        return;
     }
     let mut server = start(&["-v", "2"], &["true"]);
     server.request(b"");
@@ -122,8 +125,9 @@ fn minus_v2_logs_each_connection_under_its_own_name() {
 
 #[test]
 fn minus_v0_logs_no_denial_and_the_default_does() {
-    if cfg!(feature = "force-unsupported-credentials") {
-        return common::record_skip_silently_never();
+    let test = "minus_v0_logs_no_denial_and_the_default_does";
+    if common::skip_unless(LOOKUP, test, "needs a credentials lookup") {
+        return;
     }
     for (options, logged) in [(&["-v", "0"][..], false), (&[][..], true)] {
         let server = start(&[options, &["-C", "1"][..]].concat(), &["sleep", "30"]);
@@ -540,4 +544,36 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
         "some client waited through the restart: {longest:?}"
     );
     drop(server2);
+}
+
+/// IPCREMOTEPID: the pid of the process that connected (here, this test),
+/// where the backend records one; never an inherited value, and not with
+/// `-P`.
+#[test]
+fn ipcremotepid_is_the_connecting_process_or_unset() {
+    let prog = ["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""];
+    let start_inheriting = |options: &[&str]| {
+        let dir = TempDir::new();
+        let path = dir.join("sock");
+        let mut cmd = Command::new("s6-ipcserver-socketbinder");
+        cmd.arg(&path)
+            .arg(common::bin_d())
+            .arg("-1")
+            .args(options)
+            .args(prog)
+            .env("IPCREMOTEPID", "inherited")
+            .process_group(0);
+        Server::spawn_expecting(cmd, path, dir, b"\n")
+    };
+    let server = start_inheriting(&["-P"]);
+    assert_eq!(server.request(b""), b"unset\n");
+    let (a, _b) = UnixStream::pair().unwrap();
+    let reports_pids = platform::credentials::peer(&a).is_ok_and(|c| c.pid.is_some());
+    let server = start_inheriting(&[]);
+    let want = if reports_pids {
+        format!("{}\n", std::process::id())
+    } else {
+        "unset\n".to_string()
+    };
+    assert_eq!(String::from_utf8(server.request(b"")).unwrap(), want);
 }

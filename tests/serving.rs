@@ -309,6 +309,15 @@ fn one_child_per_connection(options: &[&str]) {
     assert_children_stay_at_most(pid, 0);
 }
 
+/// `-P`: no pid either, even an inherited one.
+#[test]
+fn without_lookup_ipcremotepid_is_unset_even_if_inherited() {
+    let server = Server::start_with(&["-P"], &["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""], |cmd| {
+        cmd.env("IPCREMOTEPID", "inherited");
+    });
+    assert_eq!(server.request(b""), b"unset\n");
+}
+
 #[test]
 fn one_child_per_connection_without_lookup() {
     for options in [&["-P"][..], &["-P", "-q"][..], &["-P", "-v"][..]] {
@@ -339,6 +348,40 @@ fn verbose_lines_without_lookup() {
 mod lookup {
     use super::*;
     use common::wait_reaped;
+
+    /// Whether this build's credentials backend reports the client's pid
+    /// (SO_PEERCRED does; the forced getpeereid backend, as on DragonFly,
+    /// does not).
+    fn backend_reports_pids() -> bool {
+        let (a, _b) = UnixStream::pair().unwrap();
+        platform::credentials::peer(&a).unwrap().pid.is_some()
+    }
+
+    /// IPCREMOTEPID is the pid of the process that connected: this test
+    /// process, then an s6-ipcclient that execs a shell (the same process)
+    /// which prints its own `$$`. Unset, even if inherited, where the
+    /// system records no pid.
+    #[test]
+    fn the_child_learns_the_clients_pid() {
+        let server = Server::start_with(&[], &["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""], |cmd| {
+            cmd.env("IPCREMOTEPID", "inherited");
+        });
+        let answer = String::from_utf8(server.request(b"")).unwrap();
+        if !backend_reports_pids() {
+            assert_eq!(answer, "unset\n", "no pid known: removed, though inherited");
+            return;
+        }
+        assert_eq!(answer, format!("{}\n", std::process::id()));
+        let out = std::process::Command::new("s6-ipcclient")
+            .arg(&server.path)
+            .args(["sh", "-c", "echo \"$$\"; cat <&6"])
+            .output()
+            .expect("run s6-ipcclient");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text:?}");
+        assert_eq!(lines[0], lines[1], "the server's child names the shell that connected");
+    }
 
     fn me() -> (u32, u32) {
         // SAFETY: neither call can fail.
