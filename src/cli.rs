@@ -151,6 +151,7 @@ fn prog() -> Arg {
         .num_args(1..)
         .required(true)
         .trailing_var_arg(true)
+        .allow_hyphen_values(true)
         .help("The program, and its arguments, to run for each connection")
 }
 
@@ -184,8 +185,10 @@ pub fn command_d() -> Command {
 
 /// Splits `args` (without argv[0]) the way POSIX getopt does, and returns it
 /// re-written for clap: every option its own word, every option argument
-/// its own word, then `--`, then the operands untouched.
-fn getopt_normalize(cmd: &Command, args: &[OsString]) -> Vec<OsString> {
+/// its own word, then `--`, then the operands untouched; and whether an
+/// unknown option character was met.
+fn getopt_normalize(cmd: &Command, args: &[OsString]) -> (Vec<OsString>, bool) {
+    let mut unknown = false;
     let takes_value = |c: u8| {
         cmd.get_arguments().any(|a| {
             a.get_short() == Some(c as char) && matches!(a.get_action(), ArgAction::Append)
@@ -210,11 +213,14 @@ fn getopt_normalize(cmd: &Command, args: &[OsString]) -> Vec<OsString> {
         let mut j = 1;
         while j < word.len() {
             let c = word[j];
-            if c == b'-' {
-                // Never an option character ("-1-a" is an error), but "-"
-                // and "-" would read as the end of the options: hand clap
-                // an unknown long option instead, which it rejects in turn.
+            // '-' is never an option character ("-1-a" is an error), and
+            // "-" would read as the end of the options: clap gets an
+            // unknown long option instead, which it rejects in turn, unless
+            // the first operand takes hyphenated words (s6-ipcserverd's
+            // prog): so an unknown option character is also reported.
+            if c == b'-' || !cmd.get_arguments().any(|a| a.get_short() == Some(c as char)) {
                 out.push(OsString::from("---"));
+                unknown = true;
                 break;
             }
             out.push(OsStr::from_bytes(&[b'-', c]).to_os_string());
@@ -233,7 +239,7 @@ fn getopt_normalize(cmd: &Command, args: &[OsString]) -> Vec<OsString> {
     }
     out.push(OsString::from("--"));
     out.extend_from_slice(&args[i..]);
-    out
+    (out, unknown)
 }
 
 /// What parsing decided: run, or print something and exit 0.
@@ -246,8 +252,10 @@ pub enum Parsed<T = Config> {
 /// Runs clap over `args` (without argv[0]) split as getopt would.
 fn matches(cmd: Command, args: &[OsString], usage: &'static str) -> Result<Parsed<ArgMatches>, Error> {
     let mut words = vec![OsString::from(cmd.get_name().to_string())];
-    words.extend(getopt_normalize(&cmd, args));
+    let (normalized, unknown) = getopt_normalize(&cmd, args);
+    words.extend(normalized);
     match cmd.try_get_matches_from(words) {
+        Ok(_) if unknown => Err(Error::Usage(usage)),
         Ok(m) => Ok(Parsed::Run(m)),
         Err(e) => match e.kind() {
             clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {

@@ -31,9 +31,10 @@ const BACKOFF: Duration = Duration::from_millis(100);
 /// that their children get the signals too, before the server exits.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// Spawner threads per CPU. `posix_spawn` holds its thread until the
-/// child has exec'd, so a few per CPU keep every CPU busy execing
-/// (ci/bench; README, Performance).
+/// Spawner threads per CPU, at most: `posix_spawn` holds its thread until
+/// the child has exec'd, so a few per CPU keep every CPU busy execing
+/// (doc/performance.md). One starts with the server, the others as spawns
+/// overlap.
 const SPAWNERS_PER_CPU: usize = 2;
 const MIN_SPAWNERS: usize = 2;
 const MAX_SPAWNERS: usize = 16;
@@ -126,14 +127,6 @@ pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
         .min(cfg.maxconn as usize);
     let spawner = Spawner::start(&cfg.argv, threads)
         .map_err(|e| Error::sys("unable to start the spawner threads", e))?;
-    if let Some(e) = spawner.shortfall() {
-        log.warn(format_args!(
-            "unable to start more than {} of {threads} spawner threads: {}",
-            spawner.threads(),
-            Os(e)
-        ));
-    }
-    let threads = spawner.threads();
 
     let mut server = Server {
         table: ConnectionTable::with_capacity(cfg.maxconn),
@@ -476,6 +469,13 @@ impl Server {
         // The spawner closes `conn` once the child has it: the server
         // keeps no copy.
         self.spawner.submit(Job { token, conn, env });
+        if let Some(e) = self.spawner.take_shortfall() {
+            self.log.warn(format_args!(
+                "unable to start another spawner thread ({} running): {}",
+                self.spawner.threads(),
+                Os(&e)
+            ));
+        }
     }
 
     fn set_env(&mut self, creds: Option<Credentials>, connnum: u32) -> std::io::Result<()> {

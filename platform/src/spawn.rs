@@ -100,64 +100,52 @@ pub struct Spawner {
     threads: usize,
     /// Jobs handed over whose reports have not been taken.
     in_flight: usize,
+    argv: Vec<OsString>,
+    /// Spawners may start up to this many.
+    max: usize,
     shortfall: Option<io::Error>,
 }
 
 impl Spawner {
-    /// Prepares `argv` and starts up to `wanted` spawners. Each blocks
-    /// every signal, so that signals reach the event loop only. Threads
-    /// count toward the user's process limit (RLIMIT_NPROC, a cgroup's
-    /// pids.max): when the system refuses one, the spawners already started
-    /// serve, and [`Spawner::shortfall`] says why there are fewer; only
-    /// when none can start is it an error.
-    pub fn start(argv: &[OsString], wanted: usize) -> io::Result<Spawner> {
+    /// Prepares `argv` and starts one spawner; more start as spawns
+    /// overlap, up to `max` (see [`Spawner::submit`]). Each blocks every
+    /// signal, so that signals reach the event loop only.
+    pub fn start(argv: &[OsString], max: usize) -> io::Result<Spawner> {
         c_argv(argv)?;
-        let wanted = wanted.max(1);
+        let max = max.max(1);
         let (woken, wake) = crate::fd::pipe_cloexec_nonblocking()?;
         let shared = Arc::new(Shared {
             jobs: Mutex::new(Queue {
-                jobs: VecDeque::with_capacity(wanted),
+                jobs: VecDeque::with_capacity(max),
                 closed: false,
             }),
             job_ready: Condvar::new(),
-            reports: Mutex::new(Vec::with_capacity(wanted)),
+            reports: Mutex::new(Vec::with_capacity(max)),
             wake,
         });
         let mut spawner = Spawner {
             shared,
             woken,
+            argv: argv.to_vec(),
             threads: 0,
+            max,
             in_flight: 0,
             shortfall: None,
         };
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        for _ in 0..wanted {
-            let shared = Arc::clone(&spawner.shared);
-            let argv = argv.to_vec();
-            let ready = ready_tx.clone();
-            let started = thread::Builder::new()
-                .name("spawner".into())
-                .stack_size(SPAWNER_STACK)
-                .spawn(move || spawner_thread(&shared, &argv, &ready));
-            match started {
-                Ok(_) => spawner.threads += 1,
-                Err(e) if spawner.threads > 0 => {
-                    spawner.shortfall = Some(e);
-                    break;
-                }
-                // `spawner` is dropped: the threads started end.
-                Err(e) => return Err(e),
-            }
-        }
-        drop(ready_tx);
-        for _ in 0..spawner.threads {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(io::Error::other("a spawner thread ended at start-up")),
-            }
-        }
+        spawner.grow()?;
         Ok(spawner)
+    }
+
+    /// Starts one more spawner.
+    fn grow(&mut self) -> io::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let argv = self.argv.clone();
+        thread::Builder::new()
+            .name("spawner".into())
+            .stack_size(SPAWNER_STACK)
+            .spawn(move || spawner_thread(&shared, &argv))?;
+        self.threads += 1;
+        Ok(())
     }
 
     /// How many spawners there are.
@@ -165,9 +153,12 @@ impl Spawner {
         self.threads
     }
 
-    /// Why fewer spawners started than were wanted, if they did.
-    pub fn shortfall(&self) -> Option<&io::Error> {
-        self.shortfall.as_ref()
+    /// Why no more spawners could start, once, the first time it happens.
+    /// Threads count toward the user's process limit (RLIMIT_NPROC, a
+    /// cgroup's pids.max); from then on the spawners already started are
+    /// all there is.
+    pub fn take_shortfall(&mut self) -> Option<io::Error> {
+        self.shortfall.take()
     }
 
     /// Readable when reports wait for [`Spawner::take_reports`].
@@ -175,9 +166,9 @@ impl Spawner {
         self.woken.as_fd()
     }
 
-    /// Whether a spawner is free for a job.
+    /// Whether a spawner is free for a job, or can be started.
     pub fn has_room(&self) -> bool {
-        self.in_flight < self.threads
+        self.in_flight < self.max
     }
 
     /// Jobs handed over and not yet reported.
@@ -185,9 +176,17 @@ impl Spawner {
         self.in_flight
     }
 
-    /// Hands `job` to a free spawner. Call only when [`Spawner::has_room`]:
-    /// otherwise the job waits for one.
+    /// Hands `job` to a free spawner, starting one if every spawner is
+    /// busy and fewer than the maximum run. Call only when
+    /// [`Spawner::has_room`]. If no spawner can be started, the job waits
+    /// for one that is busy, and the maximum becomes what there is.
     pub fn submit(&mut self, job: Job) {
+        if self.in_flight >= self.threads && self.threads < self.max {
+            if let Err(e) = self.grow() {
+                self.max = self.threads;
+                self.shortfall = Some(e);
+            }
+        }
         lock(&self.shared.jobs).jobs.push_back(job);
         self.shared.job_ready.notify_one();
         self.in_flight += 1;
@@ -216,19 +215,11 @@ impl Drop for Spawner {
     }
 }
 
-fn spawner_thread(shared: &Shared, argv: &[OsString], ready: &std::sync::mpsc::Sender<io::Result<()>>) {
-    let program = crate::signals::block_all_in_this_thread()
+fn spawner_thread(shared: &Shared, argv: &[OsString]) {
+    // A spawner that cannot prepare (out of memory, say) still answers
+    // every job it takes, with that error.
+    let mut program = crate::signals::block_all_in_this_thread()
         .and_then(|()| backend::Program::new(argv));
-    let mut program = match program {
-        Ok(p) => {
-            let _ = ready.send(Ok(()));
-            p
-        }
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
     loop {
         let job = {
             let mut q = lock(&shared.jobs);
@@ -242,7 +233,10 @@ fn spawner_thread(shared: &Shared, argv: &[OsString], ready: &std::sync::mpsc::S
                 q = shared.job_ready.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let pid = program.spawn(job.conn.as_fd(), &job.env);
+        let pid = match &mut program {
+            Ok(program) => program.spawn(job.conn.as_fd(), &job.env),
+            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+        };
         // The spawner keeps no copy of the connection either.
         drop(job.conn);
         let report = Report {

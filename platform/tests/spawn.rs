@@ -286,29 +286,71 @@ fn a_spawn_that_fails_is_reported_as_such() {
 
 /// Spawner threads block every signal: a signal sent to the process
 /// reaches whatever thread leaves it unblocked (the event loop's), and
-/// with a signalfd a spawner that took SIGCHLD would lose it.
+/// with a signalfd a spawner that took SIGCHLD would lose it. One starts
+/// with the pool; more start as spawns overlap, up to the maximum.
 #[cfg(target_os = "linux")]
 #[test]
-fn spawner_threads_block_every_signal() {
+fn spawner_threads_start_as_needed_and_block_every_signal() {
     let _g = serial();
-    let spawner = Spawner::start(&argv(&["/bin/true"]), 3).unwrap();
-    let mut seen = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim() != "spawner" {
-            continue;
+    let spawners = || -> Vec<u64> {
+        let mut masks = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim() != "spawner" {
+                continue;
+            }
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap();
+            masks.push(
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("SigBlk:"))
+                    .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+                    .unwrap(),
+            );
         }
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap();
-        let blk = status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigBlk:"))
-            .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
-            .unwrap();
-        // Every standard signal but SIGKILL and SIGSTOP, which cannot be.
-        let wanted = ((1u64 << 31) - 1) & !(1 << (libc::SIGKILL - 1)) & !(1 << (libc::SIGSTOP - 1));
-        assert_eq!(blk & wanted, wanted, "SigBlk {blk:#x}");
-        seen += 1;
+        masks
+    };
+    let wait_for = |n: usize| {
+        let t0 = std::time::Instant::now();
+        while spawners().len() != n {
+            assert!(t0.elapsed().as_secs() < 10, "{} spawners, wanted {n}", spawners().len());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    let mut spawner = Spawner::start(&argv(&["/bin/true"]), 3).unwrap();
+    wait_for(1);
+    assert_eq!(spawner.threads(), 1, "one to start with");
+    let mut ours = Vec::new();
+    for token in 0..5 {
+        if !spawner.has_room() {
+            break;
+        }
+        let (mine, theirs) = UnixStream::pair().unwrap();
+        ours.push(mine);
+        spawner.submit(Job {
+            token,
+            conn: theirs.into(),
+            env: Environ::inherit(&[]).render(),
+        });
     }
-    assert_eq!(seen, 3, "three spawner threads");
-    drop(spawner);
+    assert_eq!(ours.len(), 3, "room for three spawns in flight");
+    assert_eq!(spawner.threads(), 3, "a spawner for each spawn in flight, at most three");
+    wait_for(3);
+    // Every standard signal but SIGKILL and SIGSTOP, which cannot be.
+    let wanted = ((1u64 << 31) - 1) & !(1 << (libc::SIGKILL - 1)) & !(1 << (libc::SIGSTOP - 1));
+    for blk in spawners() {
+        assert_eq!(blk & wanted, wanted, "SigBlk {blk:#x}");
+    }
+    let mut reports = Vec::new();
+    while reports.len() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        spawner.take_reports(&mut reports);
+    }
+    for r in reports {
+        let pid = r.pid.unwrap();
+        let mut status = 0;
+        // SAFETY: `pid` is our child; `status` is writable.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    }
+    assert!(spawner.take_shortfall().is_none());
 }

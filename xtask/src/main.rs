@@ -1,10 +1,12 @@
-//! Developer tasks. `gen OUTDIR [--name NAME]` writes the man page and the
-//! bash, zsh and fish completions, all generated from the clap definition in
-//! `s6_ipcserver::cli::command()`, so they cannot drift from `--help`.
+//! Developer tasks. `gen OUTDIR [--suffix SUFFIX]` writes, for each program
+//! (s6-ipcserver and s6-ipcserverd), the man page and the bash, zsh and
+//! fish completions, all generated from the clap definitions in
+//! `s6_ipcserver::cli`, so they cannot drift from `--help`.
 //!
-//! The packages install the program as `s6-ipcserver-rs` (so that it sits
-//! beside skarnet's s6, which owns `/usr/bin/s6-ipcserver`); `doc/` holds the
-//! pages for that name, and a test below fails when `doc/` is stale.
+//! The packages install the programs as `s6-ipcserver-rs` and
+//! `s6-ipcserverd-rs` (so that they sit beside skarnet's s6, which owns
+//! `/usr/bin/s6-ipcserver` and `/usr/bin/s6-ipcserverd`); `doc/` holds the
+//! pages for those names, and a test below fails when `doc/` is stale.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,21 +19,57 @@ use clap_mangen::roff::{bold, italic, roman, Inline, Roff};
 /// The name of the cargo binary (and of the C program).
 const PROGRAM: &str = "s6-ipcserver";
 
-const USAGE: &str = "usage: cargo run -p xtask -- gen OUTDIR [--name NAME]\n\
-    Writes OUTDIR/NAME.1 and OUTDIR/completions/{NAME.bash,_NAME,NAME.fish}.\n\
-    NAME defaults to s6-ipcserver; the packages use s6-ipcserver-rs (see ci/gen-docs).";
+/// The two programs, each documented under its own name plus a suffix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// s6-ipcserver: binds, drops privileges, serves.
+    Server,
+    /// s6-ipcserverd: serves a socket it is given.
+    Serving,
+}
+
+impl Program {
+    pub const ALL: [Program; 2] = [Program::Server, Program::Serving];
+
+    /// The cargo binary's (and the C program's) name.
+    pub fn base(self) -> &'static str {
+        match self {
+            Program::Server => PROGRAM,
+            Program::Serving => "s6-ipcserverd",
+        }
+    }
+
+    fn command(self) -> clap::Command {
+        match self {
+            Program::Server => s6_ipcserver::cli::command(),
+            Program::Serving => s6_ipcserver::cli::command_d(),
+        }
+    }
+
+    fn usage_line(self) -> &'static str {
+        match self {
+            Program::Server => s6_ipcserver::cli::USAGE,
+            Program::Serving => s6_ipcserver::cli::USAGE_D,
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo run -p xtask -- gen OUTDIR [--suffix SUFFIX]\n\
+    Writes, for s6-ipcserver and s6-ipcserverd each, OUTDIR/NAME.1 and\n\
+    OUTDIR/completions/{NAME.bash,_NAME,NAME.fish}, NAME being the program's\n\
+    name plus SUFFIX; the packages use the suffix -rs (see ci/gen-docs).";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (outdir, name) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["gen", dir] => (dir, PROGRAM),
-        ["gen", dir, "--name", name] | ["gen", "--name", name, dir] => (dir, name),
+    let (outdir, suffix) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["gen", dir] => (dir, ""),
+        ["gen", dir, "--suffix", suffix] | ["gen", "--suffix", suffix, dir] => (dir, suffix),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(100);
         }
     };
-    match write_all(Path::new(outdir), name) {
+    match write_all(Path::new(outdir), suffix) {
         Ok(written) => {
             for p in written {
                 println!("{}", p.display());
@@ -45,9 +83,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn write_all(outdir: &Path, name: &str) -> std::io::Result<Vec<PathBuf>> {
+fn write_all(outdir: &Path, suffix: &str) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for (rel, bytes) in generate(name) {
+    for (rel, bytes) in generate_all(suffix) {
         let path = outdir.join(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -61,30 +99,44 @@ fn write_all(outdir: &Path, name: &str) -> std::io::Result<Vec<PathBuf>> {
 /// The command as documented under `name`: the clap definition, renamed,
 /// with value hints so the shells complete a file for PATH and a command
 /// line for PROG.
-fn documented_command(name: &str) -> clap::Command {
-    s6_ipcserver::cli::command()
+fn documented_command(program: Program, name: &str) -> clap::Command {
+    let cmd = program
+        .command()
         .name(name.to_owned())
         .bin_name(name.to_owned())
-        .override_usage(usage(name))
-        .mut_arg("path", |a| a.value_hint(ValueHint::FilePath))
-        .mut_arg("prog", |a| a.value_hint(ValueHint::CommandWithArguments))
+        .override_usage(usage(program, name));
+    // PATH first: mut_arg puts the argument last, and PROG must stay last.
+    let cmd = match program {
+        Program::Server => cmd.mut_arg("path", |a| a.value_hint(ValueHint::FilePath)),
+        Program::Serving => cmd,
+    };
+    cmd.mut_arg("prog", |a| a.value_hint(ValueHint::CommandWithArguments))
 }
 
 /// The usage line of the clap definition (what `--help` prints), renamed.
-fn usage(name: &str) -> String {
-    s6_ipcserver::cli::USAGE.replacen(PROGRAM, name, 1)
+fn usage(program: Program, name: &str) -> String {
+    program.usage_line().replacen(program.base(), name, 1)
 }
 
-/// Every generated file, as (path relative to the output directory, bytes).
-pub fn generate(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = vec![(PathBuf::from(format!("{name}.1")), man_page(name))];
+/// Every generated file of both programs, names ending in `suffix`.
+pub fn generate_all(suffix: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    Program::ALL
+        .iter()
+        .flat_map(|&p| generate(p, &format!("{}{suffix}", p.base())))
+        .collect()
+}
+
+/// Every generated file of `program` documented as `name`, as (path
+/// relative to the output directory, bytes).
+pub fn generate(program: Program, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = vec![(PathBuf::from(format!("{name}.1")), man_page(program, name))];
     for (shell, file) in [
         (Shell::Bash, format!("{name}.bash")),
         (Shell::Zsh, format!("_{name}")),
         (Shell::Fish, format!("{name}.fish")),
     ] {
         let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut documented_command(name), name, &mut buf);
+        clap_complete::generate(shell, &mut documented_command(program, name), name, &mut buf);
         files.push((Path::new("completions").join(file), buf));
     }
     files
@@ -98,12 +150,12 @@ type Section<'a> = dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a;
 /// clap_mangen ignores `override_usage` and cannot show `-q | -Q | -v` or
 /// option values. The sections clap has no field for are written here,
 /// from SPEC.md.
-fn man_page(name: &str) -> Vec<u8> {
-    let man = clap_mangen::Man::new(documented_command(name))
+fn man_page(program: Program, name: &str) -> Vec<u8> {
+    let man = clap_mangen::Man::new(documented_command(program, name))
         .title(name.to_uppercase())
         .manual("User Commands");
     let synopsis = |w: &mut dyn Write| {
-        let usage = usage(name);
+        let usage = usage(program, name);
         let (prog, rest) = usage.split_at(name.len());
         let mut r = Roff::new();
         r.control("SH", ["SYNOPSIS"])
@@ -130,7 +182,11 @@ fn man_page(name: &str) -> Vec<u8> {
         };
         out.extend_from_slice(body);
     }
-    let extra = extra_sections(name).render();
+    let extra = match program {
+        Program::Server => extra_sections(name),
+        Program::Serving => extra_sections_d(name),
+    }
+    .render();
     out.extend_from_slice(extra.strip_prefix(&preamble).unwrap_or(&extra).as_bytes());
     out
 }
@@ -158,36 +214,89 @@ fn example(roff: &mut Roff, lines: &[&str]) {
     roff.control("RE", []);
 }
 
-fn extra_sections(name: &str) -> Roff {
-    let mut r = Roff::new();
-
+/// ENVIRONMENT: what every child gets, the same from both programs.
+fn environment(r: &mut Roff) {
     r.control("SH", ["ENVIRONMENT"]);
     r.text([roman(
         "Every instance of prog runs with the server's environment plus these variables:",
     )]);
-    item(&mut r, "PROTO", "Always IPC.");
+    item(r, "PROTO", "Always IPC.");
     item(
-        &mut r,
+        r,
         "IPCREMOTEEUID",
         "The effective uid the client had when it connected, as the kernel recorded it. \
          Removed from the environment with -P.",
     );
     item(
-        &mut r,
+        r,
         "IPCREMOTEEGID",
         "The effective gid the client had when it connected. Removed from the environment with -P.",
     );
     item(
-        &mut r,
+        r,
+        "IPCREMOTEPID",
+        "The pid of the process that connected, where the system records it (Linux, Android, \
+         FreeBSD 13 and later, NetBSD, OpenBSD, macOS, illumos, Solaris). Removed from the \
+         environment, even if inherited, where it is not known, and with -P.",
+    );
+    item(
+        r,
         "IPCCONNNUM",
         "How many connections this client's uid has open, this one included. Set but empty with -P.",
     );
     item(
-        &mut r,
+        r,
         "IPCREMOTEPATH",
         "The path the client's own socket is bound to, or empty (the usual case). \
          It may contain any character.",
     );
+}
+
+/// SIGNALS, and how children are started: the same in both programs.
+fn signals(r: &mut Roff) {
+    r.control("SH", ["SIGNALS"]);
+    item(
+        r,
+        "SIGTERM",
+        "Stop accepting and exit 0. Running children are left alone.",
+    );
+    item(
+        r,
+        "SIGHUP",
+        "Send SIGTERM then SIGCONT to every child, and keep serving.",
+    );
+    item(
+        r,
+        "SIGQUIT",
+        "Send SIGTERM then SIGCONT to every child, then exit 0.",
+    );
+    item(
+        r,
+        "SIGABRT",
+        "Send SIGKILL to every child, then exit 0.",
+    );
+    para(
+        r,
+        [roman(
+            "They act even when the server's parent left them ignored or blocked; children get none of them ignored or blocked.",
+        )],
+    );
+    para(
+        r,
+        [roman(
+            "The server has exactly one child per live connection, at every verbosity. It starts \
+             each with posix_spawn from a few spawner threads (two per CPU, 2 to 16, at most \
+             maxconn), which count toward RLIMIT_NPROC and a service's task limit like the \
+             children do. A signal that arrives while spawns are in flight reaches their children \
+             once their pids are known; SIGQUIT and SIGABRT wait up to 1 second for them.",
+        )],
+    );
+}
+
+fn extra_sections(name: &str) -> Roff {
+    let mut r = Roff::new();
+
+    environment(&mut r);
     para(
         &mut r,
         [roman(
@@ -216,47 +325,10 @@ fn extra_sections(name: &str) -> Roff {
         )],
     );
 
-    r.control("SH", ["SIGNALS"]);
-    item(
-        &mut r,
-        "SIGTERM",
-        "Stop accepting and exit 0. Running children are left alone.",
-    );
-    item(
-        &mut r,
-        "SIGHUP",
-        "Send SIGTERM then SIGCONT to every child, and keep serving.",
-    );
-    item(
-        &mut r,
-        "SIGQUIT",
-        "Send SIGTERM then SIGCONT to every child, then exit 0.",
-    );
-    item(
-        &mut r,
-        "SIGABRT",
-        "Send SIGKILL to every child, then exit 0.",
-    );
+    signals(&mut r);
     para(
         &mut r,
-        [roman(
-            "They act even when the server's parent left them ignored or blocked; children get none of them ignored or blocked. The socket file is left in place on exit; the next start with -d replaces it.",
-        )],
-    );
-    para(
-        &mut r,
-        [roman(
-            "On Linux (x86_64 and aarch64), unless -v or -P is given, one more child of the server, \
-             shown under the server's own name, waits on the socket for the next client and serves it itself, \
-             exactly as the server would (same checks, same environment), so that a lone client \
-             is served without waking the server; the server accepts itself when clients queue up, \
-             when a uid has reached its -C limit or more than 32 uids are connected, and whenever it logs each connection (-v). \
-             That child is not a connection: SIGHUP leaves it alone, it is killed when \
-             the server exits or dies unless it has taken a client, and signals sent to it while \
-             it waits are dropped, not passed on to prog. While it waits, the server looks at it once a second; \
-             if a client has waited through two looks and the child has not taken it (stopped, say), \
-             the server kills it, logs a warning and accepts itself.",
-        )],
+        [roman("The socket file is left in place on exit; the next start with -d replaces it.")],
     );
 
     r.control("SH", ["EXIT STATUS"]);
@@ -405,11 +477,153 @@ fn extra_sections(name: &str) -> Roff {
     r
 }
 
+/// The sections of s6-ipcserverd's page that clap has no field for.
+fn extra_sections_d(name: &str) -> Roff {
+    let mut r = Roff::new();
+
+    environment(&mut r);
+    para(
+        &mut r,
+        [roman(
+            "systemd's socket activation variables are read, then removed: they never reach a child.",
+        )],
+    );
+    item(
+        &mut r,
+        "LISTEN_PID, LISTEN_FDS",
+        "When LISTEN_PID is the server's own pid and LISTEN_FDS is 1, the server serves fd 3 \
+         (sd_listen_fds(3)) instead of its stdin. LISTEN_FDS above 1 is a fatal error: this \
+         program serves one socket.",
+    );
+    item(&mut r, "LISTEN_FDNAMES", "Removed from the children's environment.");
+
+    signals(&mut r);
+
+    r.control("SH", ["EXIT STATUS"]);
+    item(
+        &mut r,
+        "0",
+        "After SIGTERM, SIGQUIT or SIGABRT; and after --help or --version.",
+    );
+    item(
+        &mut r,
+        "100",
+        "Wrong usage; or stdin (fd 3 under socket activation) is not a listening Unix stream \
+         socket (the message says what it is instead); or LISTEN_FDS is above 1.",
+    );
+    item(
+        &mut r,
+        "101",
+        "An internal inconsistency (a bug: please report it).",
+    );
+    item(
+        &mut r,
+        "111",
+        "A system call failed: trapping signals, starting the spawner threads, the event loop. \
+         The message says which step failed.",
+    );
+
+    r.control("SH", ["EXAMPLES"]);
+    para(
+        &mut r,
+        [roman(
+            "Bind with the C s6-ipcserver-socketbinder, drop privileges with s6-applyuidgid, serve:",
+        )],
+    );
+    example(
+        &mut r,
+        &[&format!(
+            "# s6-ipcserver-socketbinder -a 0660 /run/demo.sock s6-envuidgid nobody \\\n    s6-applyuidgid -U {name} -1 -c 10 -C 2 /usr/local/bin/demo"
+        )],
+    );
+    para(
+        &mut r,
+        [roman(
+            "Serve a socket held by s6-fdholder-daemon(8), so that the server can be restarted or \
+             upgraded without a client being refused: clients wait in the held socket's backlog \
+             meanwhile.",
+        )],
+    );
+    example(
+        &mut r,
+        &[&format!(
+            "# s6-fdholder-retrieve /run/fdholder/s unix:/run/demo.sock {name} -1 /usr/local/bin/demo"
+        )],
+    );
+    para(
+        &mut r,
+        [roman(
+            "Under systemd, a .socket unit with ListenStream=/run/demo.sock and Accept=no, and its \
+             .service running:",
+        )],
+    );
+    example(&mut r, &[&format!("ExecStart=/usr/bin/{name} -v 2 /usr/local/bin/demo")]);
+    para(
+        &mut r,
+        [roman(
+            "The examples directory of the source tree has both, ready to install.",
+        )],
+    );
+
+    r.control("SH", ["DIFFERENCES FROM THE C S6-IPCSERVERD"]);
+    let mut diff = |tag: &str, text: &str| item(&mut r, tag, text);
+    if name != Program::Serving.base() {
+        diff(
+            "Name",
+            &format!(
+                "Packages install the program as {name}, so that it coexists with skarnet's s6, \
+                 which provides s6-ipcserverd. It still prefixes its messages with \"s6-ipcserverd:\"."
+            ),
+        );
+    }
+    diff(
+        "Socket activation",
+        "systemd's LISTEN_PID and LISTEN_FDS are understood (the C program reads stdin only).",
+    );
+    diff(
+        "IPCREMOTEPID",
+        "The client's pid, where the system records it; the C program sets no such variable.",
+    );
+    diff(
+        "Stdin",
+        "Anything but a listening Unix stream socket on stdin is refused with a message saying \
+         what it is, exit 100. The socket is moved to a close-on-exec descriptor and stdin becomes \
+         /dev/null, so no child and no later exec inherits it.",
+    );
+    diff(
+        "Processes",
+        "Exactly one child per live connection; children are started from spawner threads, so \
+         the server goes on accepting and handling signals while a child execs.",
+    );
+    diff(
+        "Spawn failures",
+        "If prog cannot be started, the server itself logs a warning, closes that connection, \
+         and goes on serving.",
+    );
+
+    r.control("SH", ["SEE ALSO"]);
+    r.text([
+        italic("s6-ipcserver"),
+        roman("(1), "),
+        italic("s6-ipcserver-socketbinder"),
+        roman("(1), "),
+        italic("s6-fdholder-daemon"),
+        roman("(8), "),
+        italic("sd_listen_fds"),
+        roman("(3), "),
+        italic("unix"),
+        roman("(7)"),
+    ]);
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The name the packages install the program under (see ci/gen-docs).
+    /// The suffix of the names the packages install the programs under
+    /// (see ci/gen-docs).
+    const SUFFIX: &str = "-rs";
     const PACKAGED_NAME: &str = "s6-ipcserver-rs";
 
     /// The committed pages in doc/ are what the packages install; they must
@@ -418,7 +632,7 @@ mod tests {
     fn committed_docs_are_fresh() {
         let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../doc");
         let mut stale = Vec::new();
-        for (rel, want) in generate(PACKAGED_NAME) {
+        for (rel, want) in generate_all(SUFFIX) {
             let got = std::fs::read(doc.join(&rel)).unwrap_or_default();
             if got != want {
                 stale.push(rel.display().to_string());
@@ -433,7 +647,7 @@ mod tests {
 
     #[test]
     fn man_page_has_the_sections_users_look_for() {
-        let page = String::from_utf8(man_page(PROGRAM)).unwrap();
+        let page = String::from_utf8(man_page(Program::Server, PROGRAM)).unwrap();
         for section in [
             "NAME",
             "SYNOPSIS",
@@ -460,7 +674,7 @@ mod tests {
 
     #[test]
     fn renamed_pages_use_the_name_throughout() {
-        for (rel, bytes) in generate(PACKAGED_NAME) {
+        for (rel, bytes) in generate(Program::Server, PACKAGED_NAME) {
             let text = String::from_utf8(bytes).unwrap();
             assert!(
                 text.contains(PACKAGED_NAME),
@@ -468,10 +682,37 @@ mod tests {
                 rel.display()
             );
         }
-        let page = String::from_utf8(man_page(PACKAGED_NAME)).unwrap();
+        let page = String::from_utf8(man_page(Program::Server, PACKAGED_NAME)).unwrap();
         assert!(
             page.contains("s6\\-ipcserver\\-rs \\- UCSPI"),
             "NAME line:\n{page}"
         );
+    }
+
+    #[test]
+    fn the_serving_half_has_its_own_page() {
+        let name = "s6-ipcserverd-rs";
+        let page = String::from_utf8(man_page(Program::Serving, name)).unwrap();
+        for section in [
+            "NAME",
+            "SYNOPSIS",
+            "OPTIONS",
+            "ENVIRONMENT",
+            "SIGNALS",
+            "\"EXIT STATUS\"",
+            "EXAMPLES",
+            "\"DIFFERENCES FROM THE C S6-IPCSERVERD\"",
+        ] {
+            assert!(page.contains(&format!(".SH {section}\n")), "no {section}");
+        }
+        for arg in s6_ipcserver::cli::command_d().get_arguments() {
+            if let Some(c) = arg.get_short() {
+                assert!(page.contains(&format!("\\-{c}")), "-{c} missing");
+            }
+        }
+        assert!(page.contains("s6\\-ipcserverd\\-rs"), "the name");
+        assert_eq!(page.matches(".SH ENVIRONMENT\n").count(), 1, "each section once");
+        assert_eq!(page.matches(".SH SIGNALS\n").count(), 1, "each section once");
+        assert!(!page.contains("\\-a perms"), "no binding options");
     }
 }
