@@ -218,7 +218,11 @@ fn getopt_normalize(cmd: &Command, args: &[OsString]) -> (Vec<OsString>, bool) {
             // unknown long option instead, which it rejects in turn, unless
             // the first operand takes hyphenated words (s6-ipcserverd's
             // prog): so an unknown option character is also reported.
-            if c == b'-' || !cmd.get_arguments().any(|a| a.get_short() == Some(c as char)) {
+            if c == b'-'
+                || !cmd
+                    .get_arguments()
+                    .any(|a| a.get_short() == Some(c as char))
+            {
                 out.push(OsString::from("---"));
                 unknown = true;
                 break;
@@ -250,7 +254,11 @@ pub enum Parsed<T = Config> {
 }
 
 /// Runs clap over `args` (without argv[0]) split as getopt would.
-fn matches(cmd: Command, args: &[OsString], usage: &'static str) -> Result<Parsed<ArgMatches>, Error> {
+fn matches(
+    cmd: Command,
+    args: &[OsString],
+    usage: &'static str,
+) -> Result<Parsed<ArgMatches>, Error> {
     let mut words = vec![OsString::from(cmd.get_name().to_string())];
     let (normalized, unknown) = getopt_normalize(&cmd, args);
     words.extend(normalized);
@@ -284,12 +292,10 @@ pub fn parse_d(args: &[OsString]) -> Result<Parsed<Serving>, Error> {
         Parsed::Run(m) => m,
         Parsed::Print(text) => return Ok(Parsed::Print(text)),
     };
-    serving_d(&m)
-        .map(Parsed::Run)
-        .map_err(|e| match e {
-            Error::Usage(_) => Error::Usage(USAGE_D),
-            e => e,
-        })
+    serving_d(&m).map(Parsed::Run).map_err(|e| match e {
+        Error::Usage(_) => Error::Usage(USAGE_D),
+        e => e,
+    })
 }
 
 fn serving_d(m: &ArgMatches) -> Result<Serving, Error> {

@@ -88,7 +88,10 @@ mod tests {
         // on this one; nix's table says "Try again").
         let e = io::Error::from_raw_os_error(libc::EAGAIN);
         assert_eq!(Os(&e).to_string(), "Resource temporarily unavailable");
-        let e = io::Error::new(io::ErrorKind::InvalidInput, "an argument contains a NUL byte");
+        let e = io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an argument contains a NUL byte",
+        );
         assert_eq!(Os(&e).to_string(), "an argument contains a NUL byte");
     }
 }

@@ -3,7 +3,7 @@
 
 pub mod cli;
 pub mod error;
-pub mod log;
 pub mod listen;
+pub mod log;
 pub mod serve;
 pub mod table;

@@ -304,7 +304,8 @@ impl Server {
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => self.take_reports(),
                 Err(e) => {
-                    self.log.warn(format_args!("unable to poll: {}", Os(&e.into())));
+                    self.log
+                        .warn(format_args!("unable to poll: {}", Os(&e.into())));
                     return;
                 }
             }

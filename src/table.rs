@@ -177,7 +177,8 @@ impl<T: Copy> ConnectionTable<T> {
             return;
         }
         let oldest = self.pending.keys().copied().min().unwrap_or(u64::MAX);
-        self.early.retain(|_, &mut (_, reaped_before)| reaped_before > oldest);
+        self.early
+            .retain(|_, &mut (_, reaped_before)| reaped_before > oldest);
     }
 
     fn count_down(&mut self, uid: libc::uid_t) {
@@ -226,12 +227,19 @@ mod tests {
         assert_eq!((t.live(), t.count(1000), t.count(0)), (3, 2, 1));
         assert_eq!(t.reaped(10, ("exitcode", 0)), Some(1000));
         assert_eq!(t.reaped(10, ("exitcode", 0)), None, "a pid is removed once");
-        assert_eq!(t.reaped(99, ("exitcode", 0)), None, "unknown pids are not ours");
+        assert_eq!(
+            t.reaped(99, ("exitcode", 0)),
+            None,
+            "unknown pids are not ours"
+        );
         assert_eq!((t.live(), t.count(1000)), (2, 1));
         t.reaped(11, ("exitcode", 0));
         t.reaped(12, ("signal", 9));
         assert_eq!((t.live(), t.count(1000), t.count(0)), (0, 0, 0));
-        assert!(t.per_uid.is_empty(), "no entry is left for a uid with no child");
+        assert!(
+            t.per_uid.is_empty(),
+            "no entry is left for a uid with no child"
+        );
         assert!(t.early.is_empty(), "nothing was in flight");
     }
 
@@ -242,7 +250,11 @@ mod tests {
         let b = t.begin(1000, ());
         assert_eq!((t.live(), t.count(1000)), (2, 2), "in flight, counted");
         assert!(t.abandon(a).is_some());
-        assert_eq!((t.live(), t.count(1000)), (1, 1), "a failed spawn counts down");
+        assert_eq!(
+            (t.live(), t.count(1000)),
+            (1, 1),
+            "a failed spawn counts down"
+        );
         assert!(t.abandon(a).is_none(), "once");
         assert!(matches!(t.spawned(b, 20), Some(Spawned::Live(_))));
         assert_eq!((t.live(), t.count(1000)), (1, 1), "spawned: the same count");
@@ -305,9 +317,15 @@ mod tests {
         assert!(t.early.contains_key(&61));
         let c = t.begin(1000, ());
         assert!(matches!(t.spawned(c, 62), Some(Spawned::Live(_))));
-        assert!(t.early.contains_key(&61), "the stuck spawn may still claim it");
+        assert!(
+            t.early.contains_key(&61),
+            "the stuck spawn may still claim it"
+        );
         assert!(matches!(t.spawned(stuck, 63), Some(Spawned::Live(_))));
-        assert!(t.early.is_empty(), "no spawn in flight can claim it any more");
+        assert!(
+            t.early.is_empty(),
+            "no spawn in flight can claim it any more"
+        );
     }
 
     #[test]

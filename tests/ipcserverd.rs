@@ -163,24 +163,31 @@ fn minus_c_leaves_extra_clients_waiting() {
     assert_eq!(line(&second), "second\n");
 }
 
+/// Connects a client to a server with no other, and returns it with the
+/// one child that serves it.
+fn held_child(server: &Server) -> (UnixStream, i32) {
+    let client = server.connect();
+    common::wait_children(server.pid(), 1);
+    (client, common::children_of(server.pid())[0])
+}
+
 #[test]
 fn sigterm_leaves_children_running_and_sighup_terminates_them() {
     if common::skip_unless_procfs("sigterm_leaves_children_running_and_sighup_terminates_them") {
         return;
     }
     let server = start(&["-v", "2"], &["sleep", "30"]);
-    let _a = server.connect();
-    common::wait_children(server.pid(), 1);
-    let child = common::children_of(server.pid())[0];
+    let (_a, child) = held_child(&server);
     server.signal(libc::SIGHUP);
     server.wait_log("received SIGHUP");
     server.wait_log(&format!("end pid {child} uid "));
-    assert!(server.lines().iter().any(|l| l.ends_with(&format!("signal {}", libc::SIGTERM))));
+    assert!(server
+        .lines()
+        .iter()
+        .any(|l| l.ends_with(&format!("signal {}", libc::SIGTERM))));
 
     let mut server = server;
-    let _b = server.connect();
-    common::wait_children(server.pid(), 1);
-    let child = common::children_of(server.pid())[0];
+    let (_b, child) = held_child(&server);
     server.signal(libc::SIGTERM);
     assert!(server.wait_exit().success());
     assert!(common::alive(child), "SIGTERM leaves children running");
@@ -196,9 +203,7 @@ fn the_listening_socket_on_stdin_reaches_no_child() {
         return;
     }
     let server = start(&["-v", "2"], &["sleep", "30"]);
-    let _c = server.connect();
-    common::wait_children(server.pid(), 1);
-    let child = common::children_of(server.pid())[0];
+    let (_c, child) = held_child(&server);
     common::wait_exec(child, "sleep");
     assert_no_listener_in(child, server.pid());
     // Nor is it on the server's own stdin any more (which a later exec of
@@ -215,7 +220,10 @@ fn link(pid: i32, fd: i32) -> Option<PathBuf> {
 fn assert_no_listener_in(child: i32, server: i32) {
     let fds = common::open_fds(child);
     assert!(fds.starts_with(&[0, 1, 2]), "{fds:?}");
-    assert!(link(child, 0).unwrap().to_string_lossy().starts_with("socket:["));
+    assert!(link(child, 0)
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("socket:["));
     assert_eq!(link(child, 0), link(child, 1));
     let sockets: Vec<(i32, PathBuf)> = fds
         .iter()
@@ -250,9 +258,18 @@ fn anything_but_a_listening_unix_stream_socket_on_stdin_is_fatal() {
     let cases: Vec<(Stdio, &str)> = vec![
         (Stdio::from(file), "stdin is not a socket"),
         (Stdio::null(), "stdin is not a socket"),
-        (Stdio::from(std::os::fd::OwnedFd::from(datagram)), "stdin is not a stream socket"),
-        (Stdio::from(std::os::fd::OwnedFd::from(tcp)), "stdin is not a Unix domain socket"),
-        (Stdio::from(std::os::fd::OwnedFd::from(bound)), "stdin is not a listening socket"),
+        (
+            Stdio::from(std::os::fd::OwnedFd::from(datagram)),
+            "stdin is not a stream socket",
+        ),
+        (
+            Stdio::from(std::os::fd::OwnedFd::from(tcp)),
+            "stdin is not a Unix domain socket",
+        ),
+        (
+            Stdio::from(std::os::fd::OwnedFd::from(bound)),
+            "stdin is not a listening socket",
+        ),
     ];
     for (stdin, why) in cases {
         let out = Command::new(common::bin_d())
@@ -340,7 +357,13 @@ fn under_systemd_socket_activation_it_serves_fd_3() {
         .arg("-l")
         .arg(&path)
         .arg(common::bin_d())
-        .args(["-v", "2", "sh", "-c", "env -0; echo; ls -l /proc/self/fd; exec sleep 30"])
+        .args([
+            "-v",
+            "2",
+            "sh",
+            "-c",
+            "env -0; echo; ls -l /proc/self/fd; exec sleep 30",
+        ])
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -361,9 +384,16 @@ fn under_systemd_socket_activation_it_serves_fd_3() {
     common::kill_group(pid);
     let _ = activator.wait();
     let mut log = String::new();
-    activator.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    activator
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
-    let (env_part, fds_part) = text.split_once("\0\n").unwrap_or_else(|| panic!("{text:?}; {log}"));
+    let (env_part, fds_part) = text
+        .split_once("\0\n")
+        .unwrap_or_else(|| panic!("{text:?}; {log}"));
     let env = parse_env0(env_part.as_bytes());
     assert_eq!(env_get(&env, "PROTO"), Some(&b"IPC"[..]), "{log}");
     for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
@@ -372,10 +402,7 @@ fn under_systemd_socket_activation_it_serves_fd_3() {
     assert!(log.contains("s6-ipcserverd: info: allow "), "{log}");
     // `ls` lists 0, 1, 2 and its own directory handle: no socket but the
     // connection.
-    let sockets = fds_part
-        .lines()
-        .filter(|l| l.contains("socket:["))
-        .count();
+    let sockets = fds_part.lines().filter(|l| l.contains("socket:[")).count();
     assert_eq!(sockets, 2, "only the connection, on 0 and 1: {fds_part}");
 }
 
@@ -408,7 +435,12 @@ impl Holder {
             .spawn()
             .unwrap();
         let mut ready = [0u8; 1];
-        daemon.stdout.take().unwrap().read_exact(&mut ready).unwrap();
+        daemon
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut ready)
+            .unwrap();
         let path = dir.path().to_path_buf();
         Holder {
             daemon,
@@ -440,7 +472,11 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
     let test = "a_restart_through_s6_fdholder_loses_no_client";
     if common::skip_unless_procfs(test)
         || common::skip_unless_root(test)
-        || common::skip_unless(have("s6-fdholder-daemon"), test, "needs s6-fdholder-daemon (Debian's s6)")
+        || common::skip_unless(
+            have("s6-fdholder-daemon"),
+            test,
+            "needs s6-fdholder-daemon (Debian's s6)",
+        )
     {
         return;
     }
@@ -462,7 +498,16 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
         cmd.arg(&holder.sock)
             .arg(&id)
             .arg(common::bin_d())
-            .args(["-1", "-v", "2", "-c", "4", "sh", "-c", "read l; sleep 0.03; echo \"$l\""])
+            .args([
+                "-1",
+                "-v",
+                "2",
+                "-c",
+                "4",
+                "sh",
+                "-c",
+                "read l; sleep 0.03; echo \"$l\"",
+            ])
             .process_group(0);
         Server::spawn_expecting(cmd, service.clone(), TempDir::new(), b"\n")
     };
@@ -477,10 +522,12 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
                 for i in 0..25 {
                     let t0 = Instant::now();
                     let r = (|| {
-                        let mut s = UnixStream::connect(&service).map_err(|e| format!("refused: {e}"))?;
+                        let mut s =
+                            UnixStream::connect(&service).map_err(|e| format!("refused: {e}"))?;
                         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                         let want = format!("{c}.{i}\n");
-                        s.write_all(want.as_bytes()).map_err(|e| format!("write: {e}"))?;
+                        s.write_all(want.as_bytes())
+                            .map_err(|e| format!("write: {e}"))?;
                         let mut got = String::new();
                         BufReader::new(&s)
                             .read_line(&mut got)
@@ -497,7 +544,9 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
         })
         .collect();
 
-    eventually("the load to be under way", || results.lock().unwrap().len() >= 20);
+    eventually("the load to be under way", || {
+        results.lock().unwrap().len() >= 20
+    });
     // Stop the server at a moment when all four slots are children.
     let pid = server.pid();
     let deadline = Instant::now() + common::TIMEOUT;
@@ -531,7 +580,11 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
     }
     let results = results.lock().unwrap();
     let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-    let longest = results.iter().filter_map(|r| r.as_ref().ok()).max().copied();
+    let longest = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .max()
+        .copied();
     eprintln!(
         "{} requests, {} failed; server down for {down:?}; longest wait {longest:?}",
         results.len(),

@@ -312,9 +312,13 @@ fn one_child_per_connection(options: &[&str]) {
 /// `-P`: no pid either, even an inherited one.
 #[test]
 fn without_lookup_ipcremotepid_is_unset_even_if_inherited() {
-    let server = Server::start_with(&["-P"], &["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""], |cmd| {
-        cmd.env("IPCREMOTEPID", "inherited");
-    });
+    let server = Server::start_with(
+        &["-P"],
+        &["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""],
+        |cmd| {
+            cmd.env("IPCREMOTEPID", "inherited");
+        },
+    );
     assert_eq!(server.request(b""), b"unset\n");
 }
 
@@ -363,9 +367,13 @@ mod lookup {
     /// system records no pid.
     #[test]
     fn the_child_learns_the_clients_pid() {
-        let server = Server::start_with(&[], &["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""], |cmd| {
-            cmd.env("IPCREMOTEPID", "inherited");
-        });
+        let server = Server::start_with(
+            &[],
+            &["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""],
+            |cmd| {
+                cmd.env("IPCREMOTEPID", "inherited");
+            },
+        );
         let answer = String::from_utf8(server.request(b"")).unwrap();
         if !backend_reports_pids() {
             assert_eq!(answer, "unset\n", "no pid known: removed, though inherited");
@@ -380,7 +388,10 @@ mod lookup {
         let text = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text:?}");
-        assert_eq!(lines[0], lines[1], "the server's child names the shell that connected");
+        assert_eq!(
+            lines[0], lines[1],
+            "the server's child names the shell that connected"
+        );
     }
 
     fn me() -> (u32, u32) {

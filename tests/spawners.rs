@@ -5,8 +5,8 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -43,14 +43,30 @@ fn exe(pid: i32) -> Option<PathBuf> {
 /// the thread that made it.
 fn thread_children(server: i32) -> Vec<i32> {
     let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{server}/task")).unwrap().flatten() {
+    for task in std::fs::read_dir(format!("/proc/{server}/task"))
+        .unwrap()
+        .flatten()
+    {
         let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(list.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
     }
     out
 }
 
 /// How many spawner threads the server has.
+/// Waits until the server has `n` spawner threads (a new thread takes its
+/// name a moment after it starts), and that no more appear meanwhile.
+fn wait_spawner_threads(server: i32, n: usize) {
+    eventually(&format!("{n} spawner threads"), || {
+        let have = spawner_threads(server);
+        assert!(have <= n, "{have} spawner threads, more than {n}");
+        have == n
+    });
+}
+
 fn spawner_threads(server: i32) -> usize {
     std::fs::read_dir(format!("/proc/{server}/task"))
         .unwrap()
@@ -95,7 +111,12 @@ fn stuck_spawn(server: &Server, already: &[i32]) -> (UnixStream, i32) {
 
 fn state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.split_whitespace().next()?.chars().next()
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
 }
 
 fn answer(client: &UnixStream) -> String {
@@ -126,13 +147,14 @@ fn a_child_stopped_before_its_exec_does_not_stop_the_others() {
 
 #[test]
 fn with_every_spawner_stuck_clients_wait_and_sigterm_still_ends_the_server() {
-    if common::skip_unless_procfs("with_every_spawner_stuck_clients_wait_and_sigterm_still_ends_the_server")
-    {
+    if common::skip_unless_procfs(
+        "with_every_spawner_stuck_clients_wait_and_sigterm_still_ends_the_server",
+    ) {
         return;
     }
     let mut server = start_slow(&["-v", "-c", "40"]);
     // Spawners start as spawns overlap, up to two per CPU (2 to 16).
-    assert_eq!(spawner_threads(server.pid()), 1, "one to start with");
+    wait_spawner_threads(server.pid(), 1); // one to start with
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n = (2 * cpus).clamp(2, 16);
     let mut stuck = Vec::new();
@@ -142,7 +164,7 @@ fn with_every_spawner_stuck_clients_wait_and_sigterm_still_ends_the_server() {
         stuck.push(pid);
         clients.push(c);
     }
-    assert_eq!(spawner_threads(server.pid()), n, "all of them, each stuck");
+    wait_spawner_threads(server.pid(), n); // all of them, each stuck
     // No spawner is free: the next client waits in the backlog (the
     // server does not even accept it), although there is room for 40.
     let fds_before = common::open_fds(server.pid());
@@ -213,14 +235,20 @@ fn sigquit_waits_for_a_spawn_in_flight_and_signals_its_child() {
     server.signal(libc::SIGQUIT);
     server.wait_log("received SIGQUIT");
     thread::sleep(Duration::from_millis(200));
-    assert!(server.child.try_wait().unwrap().is_none(), "it waits for the spawn");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "it waits for the spawn"
+    );
     // SAFETY: kill has no memory effects.
     unsafe { libc::kill(stuck, libc::SIGCONT) };
     assert!(server.wait_exit().success());
     // The child was signalled, not left running: it is gone (reaped by
     // init once the server exited).
     eventually("the child to die of SIGTERM", || !common::alive(stuck));
-    assert!(server.lines().iter().any(|l| l.ends_with(": info: exiting")));
+    assert!(server
+        .lines()
+        .iter()
+        .any(|l| l.ends_with(": info: exiting")));
 }
 
 /// The uid a child was told its client has, once it has exec'd.
@@ -259,8 +287,11 @@ fn limits_hold_while_spawns_are_in_flight_and_signals_arrive() {
 
     let pid = server.pid();
     let watcher = {
-        let (stop, most, most_of_one_uid) =
-            (Arc::clone(&stop), Arc::clone(&most), Arc::clone(&most_of_one_uid));
+        let (stop, most, most_of_one_uid) = (
+            Arc::clone(&stop),
+            Arc::clone(&most),
+            Arc::clone(&most_of_one_uid),
+        );
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let children = common::children_of(pid);
@@ -318,7 +349,10 @@ fn limits_hold_while_spawns_are_in_flight_and_signals_arrive() {
         &answers[..answers.len().min(20)],
         server.lines().iter().rev().take(20).collect::<Vec<_>>()
     );
-    assert_eq!(most_of_one_uid, 1, "two children of one uid at once under -C 1");
+    assert_eq!(
+        most_of_one_uid, 1,
+        "two children of one uid at once under -C 1"
+    );
     let served = answers.iter().filter(|a| a.as_str() == "n=1\n").count();
     let wrong: Vec<&String> = answers
         .iter()
@@ -326,7 +360,11 @@ fn limits_hold_while_spawns_are_in_flight_and_signals_arrive() {
         .collect();
     assert!(wrong.is_empty(), "IPCCONNNUM above -C 1: {wrong:?}");
     assert!(served > 0, "nothing served: {:?}", &answers[..10]);
-    let denials = server.lines().iter().filter(|l| l.contains(": info: deny ")).count();
+    let denials = server
+        .lines()
+        .iter()
+        .filter(|l| l.contains(": info: deny "))
+        .count();
     eprintln!(
         "{} connections: {served} served with n=1, {denials} denied, most children {most}",
         answers.len()
@@ -361,7 +399,7 @@ fn a_process_limit_that_refuses_a_spawner_thread_is_a_warning() {
         .gid(4242)
         .process_group(0);
     let mut server = Server::spawn_ready(cmd, path, dir);
-    assert_eq!(spawner_threads(server.pid()), 1);
+    wait_spawner_threads(server.pid(), 1);
     // The first spawner is held by a child stopped before its exec; the
     // next client needs a second spawner, which the limit refuses.
     let (first, stuck) = stuck_spawn(&server, &[]);
@@ -382,7 +420,10 @@ fn a_process_limit_that_refuses_a_spawner_thread_is_a_warning() {
     unsafe { libc::kill(stuck, libc::SIGCONT) };
     assert_eq!(answer(&first), "hello\n");
     let spawn_warning = server.wait_log("unable to spawn cat");
-    assert!(spawn_warning.ends_with(&common::strerror(libc::EAGAIN)), "{spawn_warning}");
+    assert!(
+        spawn_warning.ends_with(&common::strerror(libc::EAGAIN)),
+        "{spawn_warning}"
+    );
     server.signal(libc::SIGTERM);
     assert!(server.wait_exit().success());
 }

@@ -198,9 +198,9 @@ impl Spawner {
         // taken below or announced by a new byte.
         let mut buf = [0u8; 64];
         // SAFETY: `buf` is a live writable buffer of the stated length.
-        while unsafe { libc::read(self.woken.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }
-            > 0
-        {}
+        while unsafe { libc::read(self.woken.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0
+        {
+        }
         let before = out.len();
         out.append(&mut lock(&self.shared.reports));
         self.in_flight -= out.len() - before;
@@ -218,8 +218,8 @@ impl Drop for Spawner {
 fn spawner_thread(shared: &Shared, argv: &[OsString]) {
     // A spawner that cannot prepare (out of memory, say) still answers
     // every job it takes, with that error.
-    let mut program = crate::signals::block_all_in_this_thread()
-        .and_then(|()| backend::Program::new(argv));
+    let mut program =
+        crate::signals::block_all_in_this_thread().and_then(|()| backend::Program::new(argv));
     loop {
         let job = {
             let mut q = lock(&shared.jobs);

@@ -198,7 +198,6 @@ fn bad_programs_are_errors() {
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
-
 /// Hands `jobs` to a pool of `threads` spawners, no more at once than it
 /// has room for, and returns every report.
 fn through_pool(args: &[&str], threads: usize, jobs: Vec<Job>) -> Vec<Report> {
@@ -219,7 +218,10 @@ fn through_pool(args: &[&str], threads: usize, jobs: Vec<Job>) -> Vec<Report> {
             revents: 0,
         }];
         // SAFETY: `fds` is a live array of one pollfd.
-        assert!(unsafe { libc::poll(fds.as_mut_ptr(), 1, 10_000) } > 0, "no report in 10 s");
+        assert!(
+            unsafe { libc::poll(fds.as_mut_ptr(), 1, 10_000) } > 0,
+            "no report in 10 s"
+        );
         spawner.take_reports(&mut reports);
     }
     assert_eq!(spawner.in_flight(), 0);
@@ -250,13 +252,21 @@ fn a_pool_of_spawners_keeps_each_connection_and_environment_apart() {
     let reports = through_pool(&["/bin/sh", "-c", "cat; echo \"$S6IPC_TEST_N\""], 4, jobs);
     let mut tokens: Vec<u64> = reports.iter().map(|r| r.token).collect();
     tokens.sort();
-    assert_eq!(tokens, (0..50).collect::<Vec<_>>(), "each job reported once");
+    assert_eq!(
+        tokens,
+        (0..50).collect::<Vec<_>>(),
+        "each job reported once"
+    );
     for (i, mut mine) in ours.into_iter().enumerate() {
         mine.write_all(format!("child {i}\n").as_bytes()).unwrap();
         mine.shutdown(Shutdown::Write).unwrap();
         let mut out = String::new();
         mine.read_to_string(&mut out).unwrap();
-        assert_eq!(out, format!("child {i}\n{i}\n"), "the spawner closed its copy");
+        assert_eq!(
+            out,
+            format!("child {i}\n{i}\n"),
+            "the spawner closed its copy"
+        );
     }
     for r in reports {
         let pid = r.pid.unwrap();
@@ -313,7 +323,11 @@ fn spawner_threads_start_as_needed_and_block_every_signal() {
     let wait_for = |n: usize| {
         let t0 = std::time::Instant::now();
         while spawners().len() != n {
-            assert!(t0.elapsed().as_secs() < 10, "{} spawners, wanted {n}", spawners().len());
+            assert!(
+                t0.elapsed().as_secs() < 10,
+                "{} spawners, wanted {n}",
+                spawners().len()
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     };
@@ -334,7 +348,11 @@ fn spawner_threads_start_as_needed_and_block_every_signal() {
         });
     }
     assert_eq!(ours.len(), 3, "room for three spawns in flight");
-    assert_eq!(spawner.threads(), 3, "a spawner for each spawn in flight, at most three");
+    assert_eq!(
+        spawner.threads(),
+        3,
+        "a spawner for each spawn in flight, at most three"
+    );
     wait_for(3);
     // Every standard signal but SIGKILL and SIGSTOP, which cannot be.
     let wanted = ((1u64 << 31) - 1) & !(1 << (libc::SIGKILL - 1)) & !(1 << (libc::SIGSTOP - 1));

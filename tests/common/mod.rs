@@ -172,7 +172,12 @@ impl Server {
     /// Spawns `cmd` and waits until it has written `expected` to stdout and
     /// closed it (`-1`: s6-ipcserver writes PATH and a newline,
     /// s6-ipcserverd a newline).
-    pub fn spawn_expecting(mut cmd: Command, path: PathBuf, dir: TempDir, expected: &[u8]) -> Server {
+    pub fn spawn_expecting(
+        mut cmd: Command,
+        path: PathBuf,
+        dir: TempDir,
+        expected: &[u8],
+    ) -> Server {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

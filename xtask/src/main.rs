@@ -136,7 +136,12 @@ pub fn generate(program: Program, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
         (Shell::Fish, format!("{name}.fish")),
     ] {
         let mut buf = Vec::new();
-        clap_complete::generate(shell, &mut documented_command(program, name), name, &mut buf);
+        clap_complete::generate(
+            shell,
+            &mut documented_command(program, name),
+            name,
+            &mut buf,
+        );
         files.push((Path::new("completions").join(file), buf));
     }
     files
@@ -270,11 +275,7 @@ fn signals(r: &mut Roff) {
         "SIGQUIT",
         "Send SIGTERM then SIGCONT to every child, then exit 0.",
     );
-    item(
-        r,
-        "SIGABRT",
-        "Send SIGKILL to every child, then exit 0.",
-    );
+    item(r, "SIGABRT", "Send SIGKILL to every child, then exit 0.");
     para(
         r,
         [roman(
@@ -292,6 +293,10 @@ fn signals(r: &mut Roff) {
         )],
     );
 }
+
+/// The exit codes both programs share the meaning of.
+const EXIT_0: &str = "After SIGTERM, SIGQUIT or SIGABRT; and after --help or --version.";
+const EXIT_101: &str = "An internal inconsistency (a bug: please report it).";
 
 fn extra_sections(name: &str) -> Roff {
     let mut r = Roff::new();
@@ -328,25 +333,19 @@ fn extra_sections(name: &str) -> Roff {
     signals(&mut r);
     para(
         &mut r,
-        [roman("The socket file is left in place on exit; the next start with -d replaces it.")],
+        [roman(
+            "The socket file is left in place on exit; the next start with -d replaces it.",
+        )],
     );
 
     r.control("SH", ["EXIT STATUS"]);
-    item(
-        &mut r,
-        "0",
-        "After SIGTERM, SIGQUIT or SIGABRT; and after --help or --version.",
-    );
+    item(&mut r, "0", EXIT_0);
     item(
         &mut r,
         "100",
         "Wrong usage, or an invalid UID, GID or GIDLIST with -U. Nothing was created on disk.",
     );
-    item(
-        &mut r,
-        "101",
-        "An internal inconsistency (a bug: please report it).",
-    );
+    item(&mut r, "101", EXIT_101);
     item(
         &mut r,
         "111",
@@ -495,27 +494,23 @@ fn extra_sections_d(name: &str) -> Roff {
          (sd_listen_fds(3)) instead of its stdin. LISTEN_FDS above 1 is a fatal error: this \
          program serves one socket.",
     );
-    item(&mut r, "LISTEN_FDNAMES", "Removed from the children's environment.");
+    item(
+        &mut r,
+        "LISTEN_FDNAMES",
+        "Removed from the children's environment.",
+    );
 
     signals(&mut r);
 
     r.control("SH", ["EXIT STATUS"]);
-    item(
-        &mut r,
-        "0",
-        "After SIGTERM, SIGQUIT or SIGABRT; and after --help or --version.",
-    );
+    item(&mut r, "0", EXIT_0);
     item(
         &mut r,
         "100",
         "Wrong usage; or stdin (fd 3 under socket activation) is not a listening Unix stream \
          socket (the message says what it is instead); or LISTEN_FDS is above 1.",
     );
-    item(
-        &mut r,
-        "101",
-        "An internal inconsistency (a bug: please report it).",
-    );
+    item(&mut r, "101", EXIT_101);
     item(
         &mut r,
         "111",
@@ -557,7 +552,12 @@ fn extra_sections_d(name: &str) -> Roff {
              .service running:",
         )],
     );
-    example(&mut r, &[&format!("ExecStart=/usr/bin/{name} -v 2 /usr/local/bin/demo")]);
+    example(
+        &mut r,
+        &[&format!(
+            "ExecStart=/usr/bin/{name} -v 2 /usr/local/bin/demo"
+        )],
+    );
     para(
         &mut r,
         [roman(
@@ -711,8 +711,16 @@ mod tests {
             }
         }
         assert!(page.contains("s6\\-ipcserverd\\-rs"), "the name");
-        assert_eq!(page.matches(".SH ENVIRONMENT\n").count(), 1, "each section once");
-        assert_eq!(page.matches(".SH SIGNALS\n").count(), 1, "each section once");
+        assert_eq!(
+            page.matches(".SH ENVIRONMENT\n").count(),
+            1,
+            "each section once"
+        );
+        assert_eq!(
+            page.matches(".SH SIGNALS\n").count(),
+            1,
+            "each section once"
+        );
         assert!(!page.contains("\\-a perms"), "no binding options");
     }
 }

@@ -87,7 +87,9 @@ impl FileActions {
         // The Drop impl below destroys it from here on, on every path.
         for target in [0, 1] {
             // SAFETY: `fa.raw` was initialised just above.
-            check(unsafe { sys::posix_spawn_file_actions_adddup2(fa.raw.as_mut_ptr(), fd, target) })?;
+            check(unsafe {
+                sys::posix_spawn_file_actions_adddup2(fa.raw.as_mut_ptr(), fd, target)
+            })?;
         }
         keep_stderr(fa.raw.as_mut_ptr())?;
         Ok(fa)
