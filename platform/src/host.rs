@@ -11,6 +11,13 @@ use std::io;
 
 use crate::cvt;
 
+/// Whether the C library's `posix_spawn` lets other threads spawn while one
+/// waits for its child's exec. musl's does not: it holds a process-wide
+/// lock (`__abort_lock`) across the clone, which returns only once the
+/// child has exec'd, so a child stopped before its exec stops every spawn
+/// of the process, and spawns never overlap.
+pub const SPAWNS_OVERLAP: bool = cfg!(not(target_env = "musl"));
+
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
         /// Whether `/proc/PID/fd` (one entry per open descriptor, named by
