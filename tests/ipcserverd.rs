@@ -376,8 +376,13 @@ fn under_systemd_socket_activation_it_serves_fd_3() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    eventually("the activator to listen", || path.exists());
-    let mut client = common::connect(&path);
+    // It binds, then listens: a connection in between is refused.
+    let mut client = None;
+    eventually("the activator to listen", || {
+        client = UnixStream::connect(&path).ok();
+        client.is_some()
+    });
+    let mut client = client.unwrap(); // eventually returned: it is Some
     client.shutdown(std::net::Shutdown::Write).unwrap();
     let mut out = Vec::new();
     // The child sleeps after its answer: read what it wrote, up to the

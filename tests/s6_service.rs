@@ -120,7 +120,11 @@ fn s6_example_service_runs_under_s6_supervise() {
     };
 
     // Readiness: s6-svwait -U returns once the run script's -1 line arrived
-    // on notification-fd.
+    // on notification-fd. It needs the status file s6-supervise writes
+    // first (else "unable to s6_svstatus_read").
+    common::eventually("s6-supervise to write its status file", || {
+        svc.join("supervise/status").exists()
+    });
     let ms = TIMEOUT.as_millis().to_string();
     let (ready, _) = run(s6("s6-svwait").args(["-U", "-t", &ms]).arg(&svc));
     assert!(
