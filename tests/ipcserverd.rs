@@ -20,6 +20,11 @@ use common::{env_get, eventually, parse_env0, Server, TempDir};
 /// the C binder binds and listens, then execs ours with the socket on
 /// stdin.
 fn start(options: &[&str], prog: &[&str]) -> Server {
+    start_with(options, prog, |_| {})
+}
+
+/// [`start`], with a hook to adjust the command (its environment).
+fn start_with(options: &[&str], prog: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
     let dir = TempDir::new();
     let path = dir.join("sock");
     let mut cmd = Command::new("s6-ipcserver-socketbinder");
@@ -30,6 +35,7 @@ fn start(options: &[&str], prog: &[&str]) -> Server {
         .args(options)
         .args(prog)
         .process_group(0);
+    adjust(&mut cmd);
     Server::spawn_expecting(cmd, path, dir, b"\n")
 }
 
@@ -618,17 +624,9 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
 fn ipcremotepid_is_the_connecting_process_or_unset() {
     let prog = ["sh", "-c", "echo \"${IPCREMOTEPID-unset}\""];
     let start_inheriting = |options: &[&str]| {
-        let dir = TempDir::new();
-        let path = dir.join("sock");
-        let mut cmd = Command::new("s6-ipcserver-socketbinder");
-        cmd.arg(&path)
-            .arg(common::bin_d())
-            .arg("-1")
-            .args(options)
-            .args(prog)
-            .env("IPCREMOTEPID", "inherited")
-            .process_group(0);
-        Server::spawn_expecting(cmd, path, dir, b"\n")
+        start_with(options, &prog, |cmd| {
+            cmd.env("IPCREMOTEPID", "inherited");
+        })
     };
     let server = start_inheriting(&["-P"]);
     assert_eq!(server.request(b""), b"unset\n");
