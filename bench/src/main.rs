@@ -21,7 +21,8 @@ usage: s6-ipcserver-bench load SOCKET [-c CONCURRENCY] [-d SECONDS | -n COUNT] [
 
 load   connect, write the payload and half-close, read to EOF, repeatedly;
        prints connections/s and latency (connect to EOF) percentiles.
-floor  posix_spawn + waitpid of /bin/true, no socket; prints spawns/s.
+floor  posix_spawn + waitpid of /bin/true, no socket; prints spawns/s and
+       the CPU time each spawn costs this process (children not included).
 first  start the server, connect until a connection is served (read to
        EOF); prints the median time from start to that first connection.
 hold   open COUNT connections, write a byte and read it back on each
@@ -287,6 +288,7 @@ fn floor(o: &Opts) -> io::Result<()> {
     }
     start.wait();
     let t0 = Instant::now();
+    let cpu0 = own_cpu_us()?;
     thread::sleep(o.duration);
     stop.store(true, Ordering::Relaxed);
     let mut total = 0;
@@ -296,11 +298,29 @@ fn floor(o: &Opts) -> io::Result<()> {
             .map_err(|_| io::Error::other("a worker panicked"))??;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = own_cpu_us()? - cpu0;
+    // What spawning costs the process that spawns (its children's own
+    // time not included): the least a server's CPU per connection can be.
     println!(
-        "spawns {total} secs {secs:.3} per_s {:.1}",
-        total as f64 / secs
+        "spawns {total} secs {secs:.3} per_s {:.1} cpu_us {:.2}",
+        total as f64 / secs,
+        cpu as f64 / total.max(1) as f64
     );
     Ok(())
+}
+
+/// User + system time of this process so far, its children not included,
+/// in microseconds.
+fn own_cpu_us() -> io::Result<i64> {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
+    // SAFETY: `ru` is writable storage for a rusage, filled on success.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: getrusage succeeded, so `ru` is initialised.
+    let ru = unsafe { ru.assume_init() };
+    let us = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
+    Ok(us(ru.ru_utime) + us(ru.ru_stime))
 }
 
 /// Starts the server `o.repeat` times; each time, connects until one
