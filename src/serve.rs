@@ -129,7 +129,9 @@ pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
         .map_err(|e| Error::sys("unable to start the spawner threads", e))?;
 
     let mut server = Server {
-        table: ConnectionTable::with_capacity(cfg.maxconn),
+        // At most one connection per spawner is in flight (the loop
+        // accepts only while a spawner has room).
+        table: ConnectionTable::with_capacity(cfg.maxconn, threads),
         blocks: (0..threads).map(|_| EnvBlock::default()).collect(),
         reports: Vec::with_capacity(threads),
         cfg,

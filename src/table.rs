@@ -2,8 +2,11 @@
 //! live children (by pid), and how many connections each uid has, both
 //! kinds counted. A connection counts from its accept to its child's exit,
 //! so the limits hold whatever the spawners are doing. The maps are sized
-//! for `maxconn` at start-up, so the per-connection path never allocates,
-//! and every operation is O(1).
+//! at start-up, the children's for `maxconn` and those of the spawns in
+//! flight for as many as can be in flight at once, so the per-connection
+//! path does not allocate, and every operation is O(1). (Only `early` can
+//! outgrow its size: while a spawn is stuck, it keeps every process reaped
+//! meanwhile that was not a live connection.)
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -86,14 +89,19 @@ pub enum Spawned<T> {
 }
 
 impl<T: Copy> ConnectionTable<T> {
-    pub fn with_capacity(maxconn: u32) -> ConnectionTable<T> {
+    /// A table for `maxconn` connections, of which at most `in_flight`
+    /// are ever pending at once. Sizing the pending maps for `maxconn`
+    /// instead would cost memory, not speed: their entries land all over
+    /// them, and with 500 connections held they had touched some 90 kB
+    /// more (doc/performance.md).
+    pub fn with_capacity(maxconn: u32, in_flight: usize) -> ConnectionTable<T> {
         let n = maxconn as usize;
         ConnectionTable {
-            pending: IdMap::with_capacity_and_hasher(n, Default::default()),
+            pending: IdMap::with_capacity_and_hasher(in_flight, Default::default()),
             next_token: 0,
             children: IdMap::with_capacity_and_hasher(n, Default::default()),
             per_uid: IdMap::with_capacity_and_hasher(n, Default::default()),
-            early: IdMap::with_capacity_and_hasher(n, Default::default()),
+            early: IdMap::with_capacity_and_hasher(in_flight, Default::default()),
         }
     }
 
@@ -220,7 +228,7 @@ mod tests {
 
     #[test]
     fn counts_follow_accepts_and_exits() {
-        let mut t = ConnectionTable::with_capacity(4);
+        let mut t = ConnectionTable::with_capacity(4, 4);
         live(&mut t, 1000, 10);
         live(&mut t, 1000, 11);
         live(&mut t, 0, 12);
@@ -245,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_connection_counts_from_its_accept() {
-        let mut t = ConnectionTable::with_capacity(4);
+        let mut t = ConnectionTable::with_capacity(4, 4);
         let a = t.begin(1000, ());
         let b = t.begin(1000, ());
         assert_eq!((t.live(), t.count(1000)), (2, 2), "in flight, counted");
@@ -264,7 +272,7 @@ mod tests {
 
     #[test]
     fn a_child_reaped_before_its_report_is_claimed_by_it_once() {
-        let mut t = ConnectionTable::with_capacity(4);
+        let mut t = ConnectionTable::with_capacity(4, 4);
         let a = t.begin(1000, ());
         let b = t.begin(1000, ());
         assert_eq!(t.reaped(30, ("exitcode", 3)), None, "not known yet");
@@ -284,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_stranger_reaped_while_spawns_are_in_flight_is_forgotten() {
-        let mut t = ConnectionTable::with_capacity(4);
+        let mut t = ConnectionTable::with_capacity(4, 4);
         let a = t.begin(1000, ());
         t.reaped(40, ("exitcode", 0)); // not ours: no report will name it
         assert!(matches!(t.spawned(a, 41), Some(Spawned::Live(_))));
@@ -301,7 +309,7 @@ mod tests {
     /// live, not ended.
     #[test]
     fn a_reused_pid_is_not_taken_for_an_early_exit() {
-        let mut t = ConnectionTable::with_capacity(4);
+        let mut t = ConnectionTable::with_capacity(4, 4);
         let stuck = t.begin(1000, ());
         t.reaped(60, ("exitcode", 0)); // not ours
         let b = t.begin(1000, ());
@@ -330,7 +338,7 @@ mod tests {
 
     #[test]
     fn signals_owed_go_to_connections_in_flight_only() {
-        let mut t = ConnectionTable::with_capacity(4);
+        let mut t = ConnectionTable::with_capacity(4, 4);
         live(&mut t, 1, 50);
         let a = t.begin(1, ());
         t.owe(Owed {
