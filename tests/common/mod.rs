@@ -452,21 +452,39 @@ pub fn state(pid: i32) -> Option<char> {
     stat_fields(pid)?.first()?.chars().next()
 }
 
-/// Every child of `ppid`, running or zombie. A server's children are its
-/// connections' programs and nothing else (SPEC 3, one child per
-/// connection), so this counts them.
+/// Every child of `ppid`, running or zombie, that is alive at one moment.
+/// A server's children are its connections' programs and nothing else
+/// (SPEC 3, one child per connection), so this counts them.
+///
+/// One pass over /proc is not a snapshot: it reads one pid after the
+/// other, and a child reaped behind the pass while a new one (a higher
+/// pid, further on) starts would be counted with it. So each child found
+/// is read again once the pass is over, and kept only if it is the same
+/// process (same parent, same start time): each kept one was alive from
+/// its first read to its second, so all of them were alive together when
+/// the pass ended. This can miss a child, never count one too many.
 pub fn children_of(ppid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
+    // stat fields after the name: [1] is the parent, [19] the start time.
+    let identity = |pid: i32| {
+        let f = stat_fields(pid)?;
+        Some((f.get(1)?.parse::<i32>().ok()?, f.get(19)?.clone()))
+    };
+    let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        let parent = stat_fields(pid).and_then(|f| f.get(1)?.parse::<i32>().ok());
-        if parent == Some(ppid) {
-            out.push(pid);
+        if let Some((parent, start)) = identity(pid) {
+            if parent == ppid {
+                found.push((pid, start));
+            }
         }
     }
-    out
+    found
+        .into_iter()
+        .filter(|(pid, start)| identity(*pid).is_some_and(|(p, s)| p == ppid && &s == start))
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// What the children are, for a failure message: pid, state, executable.
