@@ -304,14 +304,14 @@ fn floor(o: &Opts) -> io::Result<()> {
     println!(
         "spawns {total} secs {secs:.3} per_s {:.1} cpu_us {:.2}",
         total as f64 / secs,
-        cpu as f64 / total.max(1) as f64
+        cpu / total.max(1) as f64
     );
     Ok(())
 }
 
 /// User + system time of this process so far, its children not included,
 /// in microseconds.
-fn own_cpu_us() -> io::Result<i64> {
+fn own_cpu_us() -> io::Result<f64> {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::uninit();
     // SAFETY: `ru` is writable storage for a rusage, filled on success.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) } != 0 {
@@ -319,7 +319,8 @@ fn own_cpu_us() -> io::Result<i64> {
     }
     // SAFETY: getrusage succeeded, so `ru` is initialised.
     let ru = unsafe { ru.assume_init() };
-    let us = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
+    // time_t and suseconds_t differ in width between systems.
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
     Ok(us(ru.ru_utime) + us(ru.ru_stime))
 }
 
