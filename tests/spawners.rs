@@ -327,13 +327,8 @@ fn limits_hold_while_spawns_are_in_flight_and_signals_arrive() {
             while !stop.load(Ordering::Relaxed) {
                 // The server's own lists, not a pass over all of /proc,
                 // which can take longer than a child lives here (25-150 ms
-                // under ThreadSanitizer). They are read one after another,
-                // so only those still its children once all are read are
-                // kept: all of those were its children at once.
-                let mut children = thread_children(pid);
-                children.retain(|&c| {
-                    common::stat_fields(c).and_then(|f| f.get(1)?.parse::<i32>().ok()) == Some(pid)
-                });
+                // under ThreadSanitizer).
+                let children = common::alive_together(pid, thread_children(pid));
                 most.fetch_max(children.len(), Ordering::Relaxed);
                 let mut uids: Vec<String> = children.into_iter().filter_map(client_uid).collect();
                 uids.sort();

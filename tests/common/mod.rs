@@ -455,34 +455,43 @@ pub fn state(pid: i32) -> Option<char> {
 /// Every child of `ppid`, running or zombie, that is alive at one moment.
 /// A server's children are its connections' programs and nothing else
 /// (SPEC 3, one child per connection), so this counts them.
-///
-/// One pass over /proc is not a snapshot: it reads one pid after the
-/// other, and a child reaped behind the pass while a new one (a higher
-/// pid, further on) starts would be counted with it. So each child found
-/// is read again once the pass is over, and kept only if it is the same
-/// process (same parent, same start time): each kept one was alive from
-/// its first read to its second, so all of them were alive together when
-/// the pass ended. This can miss a child, never count one too many.
 pub fn children_of(ppid: i32) -> Vec<i32> {
-    // stat fields after the name: [1] is the parent, [19] the start time.
-    let identity = |pid: i32| {
-        let f = stat_fields(pid)?;
-        Some((f.get(1)?.parse::<i32>().ok()?, f.get(19)?.clone()))
-    };
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        if let Some((parent, start)) = identity(pid) {
-            if parent == ppid {
-                found.push((pid, start));
-            }
+        if identity(pid).is_some_and(|(parent, _)| parent == ppid) {
+            found.push(pid);
         }
     }
-    found
+    alive_together(ppid, found)
+}
+
+/// A process's parent and start time (stat fields [1] and [19] after the
+/// name): together they name one process, whatever pids the kernel reuses.
+fn identity(pid: i32) -> Option<(i32, String)> {
+    let f = stat_fields(pid)?;
+    Some((f.get(1)?.parse::<i32>().ok()?, f.get(19)?.clone()))
+}
+
+/// Those of `candidates` that are children of `ppid` all at one moment.
+/// Reading /proc is not a snapshot: one pid is read after the other, and a
+/// child reaped behind the reads while a new one starts ahead of them
+/// would be counted with it. So each candidate is read twice, all of them
+/// once and then all again, and kept only if it is the same child both
+/// times: each kept one was alive from its first read to its second, so
+/// all of them were alive between the two rounds. This can miss a child,
+/// never count one too many.
+pub fn alive_together(ppid: i32, candidates: Vec<i32>) -> Vec<i32> {
+    let first: Vec<(i32, (i32, String))> = candidates
         .into_iter()
-        .filter(|(pid, start)| identity(*pid).is_some_and(|(p, s)| p == ppid && &s == start))
+        .filter_map(|pid| Some((pid, identity(pid)?)))
+        .filter(|(_, (parent, _))| *parent == ppid)
+        .collect();
+    first
+        .into_iter()
+        .filter(|(pid, id)| identity(*pid).as_ref() == Some(id))
         .map(|(pid, _)| pid)
         .collect()
 }
