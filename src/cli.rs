@@ -60,6 +60,9 @@ pub struct Config {
     pub localmaxconn: u32,
     pub backlog: u32,
     pub target: platform::privileges::Target,
+    /// `-U` was given: UID, GID and GIDLIST were read, and never reach a
+    /// child (as `s6-applyuidgid -z` in the C chain).
+    pub env_ids: bool,
     pub path: PathBuf,
     pub argv: Vec<OsString>,
 }
@@ -73,7 +76,11 @@ impl Config {
             program: "s6-ipcserver",
             notify: self.notify.then_some(line),
             listening_on: Some(self.path.clone()),
-            unset: &[],
+            unset: if self.env_ids {
+                &["UID", "GID", "GIDLIST"]
+            } else {
+                &[]
+            },
             verbosity: self.verbosity,
             lookup: self.lookup,
             maxconn: self.maxconn,
@@ -452,8 +459,24 @@ where
         gid: number(m, "gid", 0)?,
         uid: number(m, "uid", 0)?,
     };
-    if m.get_flag("env-ids") {
-        target = env_target(&env)?;
+    // Options take effect in the order given, as getopt reads them: -U
+    // sets all three from the environment, and a -u, -g or -G after it
+    // overrides its part (-U -u 1000 runs as uid 1000; -u 1000 -U takes
+    // UID).
+    let env_ids = m.get_flag("env-ids");
+    if env_ids {
+        let from_env = env_target(&env)?;
+        let at = m.index_of("env-ids");
+        let env_last = |name: &str| at > m.indices_of(name).and_then(|i| i.last());
+        if env_last("uid") {
+            target.uid = from_env.uid;
+        }
+        if env_last("gid") {
+            target.gid = from_env.gid;
+        }
+        if env_last("gidlist") {
+            target.groups = from_env.groups;
+        }
     }
 
     let verbosity = if m.get_flag("quiet") {
@@ -474,6 +497,7 @@ where
         localmaxconn,
         backlog,
         target,
+        env_ids,
         path: PathBuf::from(path),
         argv,
     })

@@ -8,17 +8,18 @@
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 
-use platform::socket::{self, BindError, BindOptions, InheritError};
+use platform::socket::{self, BindError, BindOptions, Bound, InheritError};
 
 use crate::cli::Config;
 use crate::error::Error;
 
-/// s6-ipcserver: releases stdin and stdout, binds `cfg.path`, and drops
-/// privileges, in SPEC 2's order.
-pub fn bind(cfg: &Config) -> Result<OwnedFd, Error> {
+/// s6-ipcserver: releases stdin and stdout, binds `cfg.path` (with `-d`,
+/// under the lock on `PATH.lock`, which the caller holds while it
+/// serves), and drops privileges, in that order.
+pub fn bind(cfg: &Config) -> Result<Bound, Error> {
     platform::fd::detach_stdio(cfg.notify)
         .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;
-    let listener = socket::bind_listener(
+    let bound = socket::bind_listener(
         &cfg.path,
         BindOptions {
             replace_socket: cfg.replace_socket,
@@ -35,9 +36,21 @@ pub fn bind(cfg: &Config) -> Result<OwnedFd, Error> {
             other => Error::Refused(format!("{path}: {other}")),
         }
     })?;
-    platform::privileges::drop_to(&cfg.target)
-        .map_err(|e| Error::sys(format!("unable to drop privileges: {}", e.step), e.source))?;
-    Ok(listener)
+    platform::privileges::drop_to(&cfg.target).map_err(|e| {
+        let needs_root = e.source.raw_os_error() == Some(libc::EPERM)
+            // SAFETY: geteuid cannot fail and has no memory effects.
+            && unsafe { libc::geteuid() } != 0;
+        let hint = if needs_root {
+            " (changing the uid, gid or groups needs root)"
+        } else {
+            ""
+        };
+        Error::sys(
+            format!("unable to drop privileges{hint}: {}", e.step),
+            e.source,
+        )
+    })?;
+    Ok(bound)
 }
 
 /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
@@ -76,7 +89,10 @@ where
     if !ours {
         return Ok(false);
     }
-    let fds = env("LISTEN_FDS").unwrap_or_default();
+    // sd_listen_fds(3) reads an unset LISTEN_FDS as none.
+    let Some(fds) = env("LISTEN_FDS") else {
+        return Ok(false);
+    };
     match crate::cli::decimal(fds.as_encoded_bytes()) {
         Some(0) => Ok(false),
         Some(1) => Ok(true),
@@ -88,4 +104,12 @@ where
             fds
         ))),
     }
+}
+
+/// Before anything is opened: the descriptors the parent passed on stay
+/// where they are, for the children, and everything this program opens
+/// comes after them (platform::fd::reserve_inherited).
+pub fn reserve_inherited() -> Result<platform::fd::OwnFrom, Error> {
+    platform::fd::reserve_inherited()
+        .map_err(|e| Error::sys("unable to survey the inherited descriptors", e))
 }

@@ -26,6 +26,18 @@ impl Log {
         self.verbosity >= Verbosity::Verbose
     }
 
+    /// An info line that ends with `bytes` as they are (a path need not
+    /// be UTF-8).
+    pub fn info_bytes(&self, text: &str, bytes: &[u8]) {
+        if self.verbose() {
+            let mut buf = Vec::with_capacity(64 + bytes.len());
+            let _ = write!(buf, "{}: info: {text}", self.program);
+            buf.extend_from_slice(bytes);
+            buf.push(b'\n');
+            let _ = std::io::stderr().write_all(&buf);
+        }
+    }
+
     pub fn info(&self, args: Arguments<'_>) {
         if self.verbose() {
             self.line("info", args);

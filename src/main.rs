@@ -13,7 +13,13 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(text.as_bytes());
             return ExitCode::SUCCESS;
         }
-        Ok(cli::Parsed::Run(cfg)) => listen::bind(&cfg).and_then(|l| serve::run(cfg.serving(), l)),
+        Ok(cli::Parsed::Run(cfg)) => listen::reserve_inherited().and_then(|own_from| {
+            // The lock on PATH.lock (with -d) is held while serving.
+            let bound = listen::bind(&cfg)?;
+            let result = serve::run(cfg.serving(), bound.listener, own_from);
+            drop(bound.lock);
+            result
+        }),
         Err(e) => Err(e),
     };
     match result {

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use platform::children::{self, Ending};
 use platform::credentials::{self, Credentials};
+use platform::fd::OwnFrom;
 use platform::signals::Signals;
 use platform::socket::{self, PeerAddr, RemoteAddr};
 use platform::spawn::{EnvBlock, Environ, Job, Report, Slot, Spawner};
@@ -21,7 +22,7 @@ use platform::spawn::{EnvBlock, Environ, Job, Report, Slot, Spawner};
 use crate::cli::Serving;
 use crate::error::{Error, Os};
 use crate::log::Log;
-use crate::table::{ConnectionTable, Owed, Spawned, ANONYMOUS};
+use crate::table::{ConnectionTable, Owed, ANONYMOUS};
 
 /// How long accepting pauses after `accept` failed for lack of resources
 /// (EMFILE, ENFILE, ENOBUFS...), unless a child exits first.
@@ -83,11 +84,15 @@ struct Server {
     backoff_until: Option<Instant>,
     /// Whether the current resource shortage was already logged.
     shortage_logged: bool,
+    /// A child exited that only a report still in flight can name: reap
+    /// again once reports come.
+    reap_waits: bool,
 }
 
 /// Serves `listener` until a terminating signal. Binding and privileges
-/// were seen to before (listen.rs).
-pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
+/// were seen to before (listen.rs); the program's own descriptors are all
+/// at `own_from` and above (platform::fd::reserve_inherited).
+pub fn run(cfg: Serving, listener: OwnedFd, own_from: OwnFrom) -> Result<(), Error> {
     let log = Log {
         program: cfg.program,
         verbosity: cfg.verbosity,
@@ -125,7 +130,7 @@ pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
     let threads = (cpus * SPAWNERS_PER_CPU)
         .clamp(MIN_SPAWNERS, MAX_SPAWNERS)
         .min(cfg.maxconn as usize);
-    let spawner = Spawner::start(&cfg.argv, threads)
+    let spawner = Spawner::start(&cfg.argv, threads, own_from)
         .map_err(|e| Error::sys("unable to start the spawner threads", e))?;
 
     let mut server = Server {
@@ -144,11 +149,14 @@ pub fn run(cfg: Serving, listener: OwnedFd) -> Result<(), Error> {
         peer: PeerAddr::default(),
         backoff_until: None,
         shortage_logged: false,
+        reap_waits: false,
     };
     match &server.cfg.listening_on {
-        Some(path) => server
-            .log
-            .info(format_args!("starting - listening on {}", path.display())),
+        // The path as it is, byte for byte.
+        Some(path) => server.log.info_bytes(
+            "starting - listening on ",
+            path.as_os_str().as_encoded_bytes(),
+        ),
         None => server.log.info(format_args!("starting")),
     }
     server.status();
@@ -220,8 +228,11 @@ impl Server {
                     }
                 }
             }
+            // One connection a round, as the C server: a flood of clients
+            // that are denied at once never keeps signals, reports and
+            // exits waiting.
             if conn_ready {
-                self.accept_all();
+                self.accept_one();
             }
         }
     }
@@ -314,33 +325,51 @@ impl Server {
         }
     }
 
-    /// Reaps every child that exited; counts drop at once.
+    /// Reaps every child that exited and may be reaped (the table's
+    /// rule); counts drop at once. A child is looked at before it is
+    /// reaped, and one that only a report in flight can name is left for
+    /// after that report.
     fn reap(&mut self) {
+        self.reap_waits = false;
         loop {
-            let (pid, ending) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, ("exitcode", code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, ("signal", sig as i32)),
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
-                Ok(_) | Err(Errno::EINTR) => continue,
+            let pid = match children::next_exited() {
+                Ok(Some(pid)) => pid,
+                Ok(None) => return,
                 Err(e) => {
-                    self.log.warn(format_args!(
-                        "unable to wait for children: {}",
-                        Os(&e.into())
-                    ));
-                    break;
+                    self.log
+                        .warn(format_args!("unable to wait for children: {}", Os(&e)));
+                    return;
                 }
             };
-            if let Some(uid) = self.table.reaped(pid.as_raw(), ending) {
-                self.ended(pid.as_raw(), uid, ending);
+            if !self.table.may_reap(pid) {
+                self.reap_waits = true;
+                return;
+            }
+            let ending = match children::reap(pid) {
+                Ok(Some(ending)) => ending,
+                // Seen as exited a moment ago: it cannot come back.
+                Ok(None) => continue,
+                Err(e) => {
+                    self.log
+                        .warn(format_args!("unable to wait for child {pid}: {}", Os(&e)));
+                    return;
+                }
+            };
+            if let Some(uid) = self.table.reaped(pid) {
+                self.ended(pid, uid, ending);
             }
         }
     }
 
     /// A connection ended, so there is room: accepting resumes at once.
-    fn ended(&mut self, pid: libc::pid_t, uid: libc::uid_t, (how, code): (&str, i32)) {
+    fn ended(&mut self, pid: libc::pid_t, uid: libc::uid_t, ending: Ending) {
         self.backoff_until = None;
         if self.log.verbose() {
             let uid = Id(self.cfg.lookup.then_some(uid));
+            let (how, code) = match ending {
+                Ending::Exited(code) => ("exitcode", code),
+                Ending::Signaled(sig) => ("signal", sig),
+            };
             self.log
                 .info(format_args!("end pid {pid} uid {uid} {how} {code}"));
             self.status();
@@ -350,14 +379,18 @@ impl Server {
     fn take_reports(&mut self) {
         let mut reports = std::mem::take(&mut self.reports);
         self.spawner.take_reports(&mut reports);
+        let any = !reports.is_empty();
         for report in reports.drain(..) {
             self.on_report(report);
         }
         self.reports = reports;
+        if any && self.reap_waits {
+            self.reap();
+        }
     }
 
-    /// A spawn returned: the child is a live connection from now on (or
-    /// ended already), or the connection is dropped.
+    /// A spawn returned: the child is a live connection from now on, or
+    /// the connection is dropped.
     fn on_report(&mut self, report: Report) {
         self.blocks.push(report.env);
         let pid = match report.pid {
@@ -372,11 +405,9 @@ impl Server {
                 return;
             }
         };
-        let (p, ending) = match self.table.spawned(report.token, pid) {
-            Some(Spawned::Live(p)) => (p, None),
-            Some(Spawned::Ended(p, ending)) => (p, Some(ending)),
-            // Each job is reported once.
-            None => return,
+        // Each job is reported once.
+        let Some(p) = self.table.spawned(report.token, pid) else {
+            return;
         };
         if self.log.verbose() {
             let (u, g) = ids(p.data.creds);
@@ -385,38 +416,30 @@ impl Server {
                 "allow {u}:{g} pid {pid} count {n}/{}",
                 self.cfg.localmaxconn
             ));
-            self.log.info(format_args!(
-                "status: {}/{}",
-                self.table.live() + u32::from(ending.is_some()),
-                self.cfg.maxconn
-            ));
+            self.status();
         }
-        match ending {
-            Some(ending) => self.ended(pid, p.uid, ending),
-            None => signal(pid, p.owed),
-        }
+        signal(pid, p.owed);
     }
 
-    /// Accepts while there is room, until the backlog is empty.
-    fn accept_all(&mut self) {
-        while self.table.live() < self.cfg.maxconn && self.spawner.has_room() {
-            match socket::accept(self.listener.as_fd(), &mut self.peer) {
-                Ok(conn) => {
-                    self.shortage_logged = false;
-                    self.serve(conn);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                // The client gave up, or a signal came: try the next one.
-                Err(e)
-                    if matches!(
+    /// Accepts one connection, if there is room.
+    fn accept_one(&mut self) {
+        if self.table.live() >= self.cfg.maxconn || !self.spawner.has_room() {
+            return;
+        }
+        match socket::accept(self.listener.as_fd(), &mut self.peer) {
+            Ok(conn) => {
+                self.shortage_logged = false;
+                self.serve(conn);
+            }
+            // Nothing waits after all, the client gave up, or a signal
+            // came: the next round sees.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || matches!(
                         Errno::from_raw(e.raw_os_error().unwrap_or(0)),
                         Errno::EINTR | Errno::ECONNABORTED | Errno::EPROTO
                     ) => {}
-                Err(e) => {
-                    self.accept_failed(&e);
-                    return;
-                }
-            }
+            Err(e) => self.accept_failed(&e),
         }
     }
 
@@ -451,7 +474,15 @@ impl Server {
             None
         };
         let uid = creds.map_or(ANONYMOUS, |c| c.uid);
-        let count = self.table.count(uid);
+        let mut count = self.table.count(uid);
+        if count >= self.cfg.localmaxconn {
+            // Before denying: a child of this uid may have exited already,
+            // its SIGCHLD not read yet, or its report not taken. It no
+            // longer counts.
+            self.take_reports();
+            self.reap();
+            count = self.table.count(uid);
+        }
         if count >= self.cfg.localmaxconn {
             let (u, g) = ids(creds);
             self.log.deny(format_args!(

@@ -4,9 +4,11 @@
 //! so the limits hold whatever the spawners are doing. The maps are sized
 //! at start-up, the children's for `maxconn` and those of the spawns in
 //! flight for as many as can be in flight at once, so the per-connection
-//! path does not allocate, and every operation is O(1). (Only `early` can
-//! outgrow its size: while a spawn is stuck, it keeps every process reaped
-//! meanwhile that was not a live connection.)
+//! path does not allocate, and every operation is O(1).
+//!
+//! The table also holds the reaping rule (`may_reap`): a child is reaped
+//! only once its spawn has been reported, so that no pid is taken from the
+//! C library, and a pid the table holds is never reused while it does.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -42,10 +44,6 @@ type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 /// looked up (`-P`): they all share one count.
 pub const ANONYMOUS: libc::uid_t = libc::uid_t::MAX;
 
-/// How a child ended, as the `end` line says it: `("exitcode", 0)`,
-/// `("signal", 9)`.
-pub type Ending = (&'static str, i32);
-
 /// A connection whose spawn is in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending<T> {
@@ -68,24 +66,6 @@ pub struct ConnectionTable<T> {
     next_token: u64,
     children: IdMap<libc::pid_t, libc::uid_t>,
     per_uid: IdMap<libc::uid_t, u32>,
-    /// Children reaped while spawns were in flight, which may be theirs:
-    /// each with the next token at the time of its reap. Only a spawn
-    /// begun before that reap (a smaller token) can claim it; once every
-    /// such spawn has been reported, the entry is dropped. So a pid that
-    /// was never ours (a child the process had before its exec, or one
-    /// whose exec failed, which the C library reaps itself unless the
-    /// loop got there first) is forgotten, and a later child that the
-    /// kernel gives the same pid is not mistaken for it.
-    early: IdMap<libc::pid_t, (Ending, u64)>,
-}
-
-/// What a report made of a pending connection.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Spawned<T> {
-    /// Now a live child.
-    Live(Pending<T>),
-    /// It had exited already; it is gone, and counted down.
-    Ended(Pending<T>, Ending),
 }
 
 impl<T: Copy> ConnectionTable<T> {
@@ -101,7 +81,6 @@ impl<T: Copy> ConnectionTable<T> {
             next_token: 0,
             children: IdMap::with_capacity_and_hasher(n, Default::default()),
             per_uid: IdMap::with_capacity_and_hasher(n, Default::default()),
-            early: IdMap::with_capacity_and_hasher(in_flight, Default::default()),
         }
     }
 
@@ -132,61 +111,39 @@ impl<T: Copy> ConnectionTable<T> {
         token
     }
 
-    /// The spawn of `token` returned `pid`. `None` for a token that is not
-    /// pending (it cannot happen: each report comes once).
-    pub fn spawned(&mut self, token: u64, pid: libc::pid_t) -> Option<Spawned<T>> {
+    /// The spawn of `token` returned `pid`: a live child from now on.
+    /// `None` for a token that is not pending (it cannot happen: each
+    /// report comes once).
+    pub fn spawned(&mut self, token: u64, pid: libc::pid_t) -> Option<Pending<T>> {
         let p = self.pending.remove(&token)?;
-        let result = match self.early.remove(&pid) {
-            Some((ending, reaped_before)) if token < reaped_before => {
-                self.count_down(p.uid);
-                Spawned::Ended(p, ending)
-            }
-            // Absent, or reaped before this spawn began: another process.
-            _ => {
-                self.children.insert(pid, p.uid);
-                Spawned::Live(p)
-            }
-        };
-        self.forget_early();
-        Some(result)
+        self.children.insert(pid, p.uid);
+        Some(p)
     }
 
     /// The spawn of `token` failed: the connection is gone.
     pub fn abandon(&mut self, token: u64) -> Option<Pending<T>> {
         let p = self.pending.remove(&token)?;
         self.count_down(p.uid);
-        self.forget_early();
         Some(p)
     }
 
-    /// A child was reaped; returns its uid if it was a live connection. One
-    /// reaped while spawns are in flight may be one of theirs: it is kept
-    /// for their reports.
-    pub fn reaped(&mut self, pid: libc::pid_t, ending: Ending) -> Option<libc::uid_t> {
-        match self.children.remove(&pid) {
-            Some(uid) => {
-                self.count_down(uid);
-                Some(uid)
-            }
-            None => {
-                if !self.pending.is_empty() {
-                    self.early.insert(pid, (ending, self.next_token));
-                }
-                None
-            }
-        }
+    /// Whether a child that exited, `pid`, may be reaped now. One the
+    /// table knows, yes. Any other, only while no spawn is in flight: it
+    /// may be a spawn's whose report has not come (it will, and name it),
+    /// or one whose exec failed, which the C library's posix_spawn reaps
+    /// itself, by pid: reaped here first, its pid could go to a new
+    /// child, which the C library would then reap in its place. With no
+    /// spawn in flight, it is a stranger (a child of what ran in this
+    /// process before its exec), and nobody else will reap it.
+    pub fn may_reap(&self, pid: libc::pid_t) -> bool {
+        self.children.contains_key(&pid) || self.pending.is_empty()
     }
 
-    /// Drops the early exits that no spawn in flight can claim: those
-    /// reaped after every pending spawn began. (At most one per spawner
-    /// is pending, so this is a short walk.)
-    fn forget_early(&mut self) {
-        if self.early.is_empty() {
-            return;
-        }
-        let oldest = self.pending.keys().copied().min().unwrap_or(u64::MAX);
-        self.early
-            .retain(|_, &mut (_, reaped_before)| reaped_before > oldest);
+    /// A child was reaped; returns its uid if it was a live connection.
+    pub fn reaped(&mut self, pid: libc::pid_t) -> Option<libc::uid_t> {
+        let uid = self.children.remove(&pid)?;
+        self.count_down(uid);
+        Some(uid)
     }
 
     fn count_down(&mut self, uid: libc::uid_t) {
@@ -223,7 +180,7 @@ mod tests {
 
     fn live(t: &mut ConnectionTable<()>, uid: libc::uid_t, pid: libc::pid_t) {
         let token = t.begin(uid, ());
-        assert!(matches!(t.spawned(token, pid), Some(Spawned::Live(_))));
+        assert!(t.spawned(token, pid).is_some());
     }
 
     #[test]
@@ -233,22 +190,17 @@ mod tests {
         live(&mut t, 1000, 11);
         live(&mut t, 0, 12);
         assert_eq!((t.live(), t.count(1000), t.count(0)), (3, 2, 1));
-        assert_eq!(t.reaped(10, ("exitcode", 0)), Some(1000));
-        assert_eq!(t.reaped(10, ("exitcode", 0)), None, "a pid is removed once");
-        assert_eq!(
-            t.reaped(99, ("exitcode", 0)),
-            None,
-            "unknown pids are not ours"
-        );
+        assert_eq!(t.reaped(10), Some(1000));
+        assert_eq!(t.reaped(10), None, "a pid is removed once");
+        assert_eq!(t.reaped(99), None, "unknown pids are not ours");
         assert_eq!((t.live(), t.count(1000)), (2, 1));
-        t.reaped(11, ("exitcode", 0));
-        t.reaped(12, ("signal", 9));
+        t.reaped(11);
+        t.reaped(12);
         assert_eq!((t.live(), t.count(1000), t.count(0)), (0, 0, 0));
         assert!(
             t.per_uid.is_empty(),
             "no entry is left for a uid with no child"
         );
-        assert!(t.early.is_empty(), "nothing was in flight");
     }
 
     #[test]
@@ -264,76 +216,49 @@ mod tests {
             "a failed spawn counts down"
         );
         assert!(t.abandon(a).is_none(), "once");
-        assert!(matches!(t.spawned(b, 20), Some(Spawned::Live(_))));
+        assert!(t.spawned(b, 20).is_some());
         assert_eq!((t.live(), t.count(1000)), (1, 1), "spawned: the same count");
-        assert_eq!(t.reaped(20, ("exitcode", 0)), Some(1000));
+        assert_eq!(t.reaped(20), Some(1000));
         assert_eq!(t.live(), 0);
     }
 
+    /// The reaping rule: while a spawn is in flight, only children whose
+    /// spawn was reported may be reaped; a failed spawn's child belongs
+    /// to the C library.
     #[test]
-    fn a_child_reaped_before_its_report_is_claimed_by_it_once() {
+    fn only_reported_children_are_reaped_while_a_spawn_is_in_flight() {
         let mut t = ConnectionTable::with_capacity(4, 4);
+        live(&mut t, 1000, 30);
+        assert!(t.may_reap(30), "reported");
+        assert!(t.may_reap(31), "nothing in flight: a stranger");
         let a = t.begin(1000, ());
+        assert!(t.may_reap(30), "reported, still");
+        assert!(
+            !t.may_reap(31),
+            "in flight: perhaps the failed exec's child the C library reaps"
+        );
+        assert!(t.spawned(a, 31).is_some());
+        assert!(t.may_reap(31), "now reported");
         let b = t.begin(1000, ());
-        assert_eq!(t.reaped(30, ("exitcode", 3)), None, "not known yet");
-        assert_eq!(t.live(), 2, "still counted until the report");
-        match t.spawned(a, 30) {
-            Some(Spawned::Ended(p, ending)) => {
-                assert_eq!((p.uid, ending), (1000, ("exitcode", 3)));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!((t.live(), t.count(1000)), (1, 1));
-        assert!(matches!(t.spawned(b, 31), Some(Spawned::Live(_))));
-        assert_eq!(t.live(), 1);
-        assert_eq!(t.reaped(31, ("exitcode", 0)), Some(1000));
-        assert_eq!(t.live(), 0);
+        assert!(!t.may_reap(32));
+        assert!(t.abandon(b).is_some(), "its exec failed");
+        assert!(t.may_reap(32), "nothing in flight again");
     }
 
+    /// A pid is in the table from its report to its reap, and only the
+    /// table's owner reaps it: a pid the table holds names the same
+    /// process all along, so signals and counts never reach another.
     #[test]
-    fn a_stranger_reaped_while_spawns_are_in_flight_is_forgotten() {
+    fn a_reported_pid_counts_until_it_is_reaped() {
         let mut t = ConnectionTable::with_capacity(4, 4);
-        let a = t.begin(1000, ());
-        t.reaped(40, ("exitcode", 0)); // not ours: no report will name it
-        assert!(matches!(t.spawned(a, 41), Some(Spawned::Live(_))));
-        assert!(t.early.is_empty(), "nothing in flight: forgotten");
-        let b = t.begin(1000, ());
-        assert!(
-            matches!(t.spawned(b, 40), Some(Spawned::Live(_))),
-            "a later child with that pid is live"
-        );
-    }
-
-    /// A stranger reaped while a spawn is stuck in flight, whose pid the
-    /// kernel then gives to a new child (a pid wrap): the new child is
-    /// live, not ended.
-    #[test]
-    fn a_reused_pid_is_not_taken_for_an_early_exit() {
-        let mut t = ConnectionTable::with_capacity(4, 4);
-        let stuck = t.begin(1000, ());
-        t.reaped(60, ("exitcode", 0)); // not ours
-        let b = t.begin(1000, ());
-        assert!(
-            matches!(t.spawned(b, 60), Some(Spawned::Live(_))),
-            "begun after the reap: a new process with that pid"
-        );
-        assert_eq!(t.live(), 2);
-        assert_eq!(t.reaped(60, ("exitcode", 0)), Some(1000));
-        // An early exit that the stuck spawn could claim stays for it, and
-        // is dropped once it is reported.
-        t.reaped(61, ("exitcode", 1));
-        assert!(t.early.contains_key(&61));
-        let c = t.begin(1000, ());
-        assert!(matches!(t.spawned(c, 62), Some(Spawned::Live(_))));
-        assert!(
-            t.early.contains_key(&61),
-            "the stuck spawn may still claim it"
-        );
-        assert!(matches!(t.spawned(stuck, 63), Some(Spawned::Live(_))));
-        assert!(
-            t.early.is_empty(),
-            "no spawn in flight can claim it any more"
-        );
+        live(&mut t, 1000, 40);
+        let _stuck = t.begin(1000, ());
+        assert_eq!(t.pids().collect::<Vec<_>>(), vec![40]);
+        assert_eq!(t.count(1000), 2);
+        assert_eq!(t.reaped(41), None, "never reported: not counted down");
+        assert_eq!(t.count(1000), 2);
+        assert_eq!(t.reaped(40), Some(1000));
+        assert_eq!((t.count(1000), t.pids().count()), (1, 0));
     }
 
     #[test]
@@ -346,13 +271,9 @@ mod tests {
             kill: false,
         });
         let b = t.begin(1, ());
-        match t.spawned(a, 51) {
-            Some(Spawned::Live(p)) => assert!(p.owed.term_cont && !p.owed.kill),
-            other => panic!("{other:?}"),
-        }
-        match t.spawned(b, 52) {
-            Some(Spawned::Live(p)) => assert_eq!(p.owed, Owed::default(), "came after"),
-            other => panic!("{other:?}"),
-        }
+        let p = t.spawned(a, 51).unwrap();
+        assert!(p.owed.term_cont && !p.owed.kill);
+        let p = t.spawned(b, 52).unwrap();
+        assert_eq!(p.owed, Owed::default(), "came after");
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -166,6 +166,125 @@ fn a_child_stopped_before_its_exec_does_not_stop_the_others() {
     unsafe { libc::kill(stuck, libc::SIGCONT) };
     assert_eq!(answer(&stuck_client), "hello\n");
     server.wait_log(&format!(" pid {stuck} count "));
+}
+
+/// The descriptors above 2 that the server's children inherit: those its
+/// own parent passed on (not close-on-exec; cargo's jobserver pipes, say).
+fn passed_on(server: i32) -> Vec<i32> {
+    const O_CLOEXEC_IN_FDINFO: u32 = 0o2000000;
+    common::open_fds(server)
+        .into_iter()
+        .filter(|&fd| fd > 2)
+        .filter(|fd| {
+            let info =
+                std::fs::read_to_string(format!("/proc/{server}/fdinfo/{fd}")).unwrap_or_default();
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|f| f & O_CLOEXEC_IN_FDINFO == 0)
+        })
+        .collect()
+}
+
+/// Whether a stopped child's descriptors are those it execs with: 0 to 2,
+/// and what the server's parent passed on. The child is judged only once
+/// its connection is on fd 0 (its file actions have begun), and a child
+/// that holds more is let go a moment and looked at again, so that one
+/// caught between two of its file actions is not mistaken for one that
+/// keeps the server's descriptors. `None` if it exec'd first.
+fn holds_only_its_own(server: &Server, child: i32) -> Option<Vec<i32>> {
+    let server_exe = exe(server.pid());
+    let passed = passed_on(server.pid());
+    let link = |fd: i32| std::fs::read_link(format!("/proc/{child}/fd/{fd}")).ok();
+    let mut seen_holding = false;
+    for _ in 0..200 {
+        let connected = link(0).is_some_and(|l| l.to_string_lossy().starts_with("socket:"));
+        let extra: Vec<i32> = common::open_fds(child)
+            .into_iter()
+            .filter(|fd| *fd > 2 && !passed.contains(fd))
+            // The server keeps the numbers below the highest one passed on
+            // occupied with /dev/null: those hold nothing.
+            .filter(|&fd| link(fd).is_some_and(|l| l != Path::new("/dev/null")))
+            .collect();
+        if connected {
+            if extra.is_empty() || seen_holding {
+                return Some(extra);
+            }
+            seen_holding = true;
+        }
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(child, libc::SIGCONT) };
+        thread::sleep(Duration::from_micros(50));
+        // SAFETY: as above.
+        unsafe { libc::kill(child, libc::SIGSTOP) };
+        eventually("the child to stop", || state(child) != Some('R'));
+        if exe(child) != server_exe {
+            return None;
+        }
+    }
+    panic!("child {child} never got its connection on fd 0");
+}
+
+/// A child stopped before its exec (a long PATH search, a hung file
+/// system) holds no descriptor of the server's but its own connection on
+/// 0 and 1: not the listening socket, not the signal or wake-up
+/// descriptors, not other clients' connections. So once the server is
+/// gone, connecting to its path is refused at once.
+#[test]
+fn a_child_stopped_before_its_exec_holds_only_its_connection() {
+    let test = "a_child_stopped_before_its_exec_holds_only_its_connection";
+    if common::skip_unless_procfs(test)
+        || common::skip_unless(platform::host::SPAWNS_OVERLAP, test, NO_OVERLAP)
+        || common::skip_unless(
+            platform::spawn::CLOSES_BEFORE_EXEC,
+            test,
+            "this C library's posix_spawn has no close-from action \
+             (platform::spawn::CLOSES_BEFORE_EXEC)",
+        )
+    {
+        return;
+    }
+    let mut server = start_slow(&["-c", "10"]);
+    // Other connections, held by children that exec'd.
+    let mut others = Vec::new();
+    for i in 0..3 {
+        let mut c = server.connect();
+        let line = format!("other {i}\n");
+        c.write_all(line.as_bytes()).unwrap();
+        assert_eq!(answer(&c), line);
+        others.push(c);
+    }
+    let mut stuck = Vec::new();
+    let (client, child, fds) = loop {
+        let (client, child) = stuck_spawn(&server, &stuck);
+        stuck.push(child);
+        if let Some(fds) = holds_only_its_own(&server, child) {
+            break (client, child, fds);
+        }
+    };
+    assert_eq!(
+        fds,
+        Vec::<i32>::new(),
+        "descriptors of the server's in a child before its exec: {:?}",
+        fds.iter()
+            .map(|fd| std::fs::read_link(format!("/proc/{child}/fd/{fd}")))
+            .collect::<Vec<_>>()
+    );
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit().success());
+    let refused = UnixStream::connect(&server.path)
+        .map(drop)
+        .map_err(|e| e.kind());
+    assert_eq!(
+        refused,
+        Err(std::io::ErrorKind::ConnectionRefused),
+        "the listening socket outlived the server"
+    );
+    for pid in stuck {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    drop((client, others));
 }
 
 #[test]

@@ -299,7 +299,13 @@ fn assert_drop_fails(runner: Runner, options: &[&str], step: &str, why: &str) {
     let dir = TempDir::new();
     // Writable by 65534, so that binding succeeds and the drop is reached.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let want = format!("s6-ipcserver: fatal: unable to drop privileges: {step}: {why}\n");
+    // Not root: the message says what dropping privileges needs.
+    let hint = if matches!(runner, Runner::Nobody) {
+        " (changing the uid, gid or groups needs root)"
+    } else {
+        ""
+    };
+    let want = format!("s6-ipcserver: fatal: unable to drop privileges{hint}: {step}: {why}\n");
     // A fatal error is logged at every verbosity, before any start line.
     for verbosity in [&[][..], &["-q"][..], &["-v"][..]] {
         let path = dir.join("sock");

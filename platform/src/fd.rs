@@ -131,3 +131,84 @@ pub fn pipe_cloexec_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
     }
     Ok((r, w))
 }
+
+/// Where the server's own descriptors begin, after
+/// [`reserve_inherited`]: every number below is a standard descriptor,
+/// one the parent passed on, or a `/dev/null` placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnFrom(pub RawFd);
+
+/// Descriptors scanned per poll(2) call by [`reserve_inherited`].
+const SCAN_CHUNK: usize = 1024;
+
+/// The highest descriptor number worth scanning: the soft limit, or a
+/// million where there is none.
+fn scan_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is writable storage for one rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1 << 20;
+    }
+    usize::try_from(lim.rlim_cur).map_or(1 << 20, |n| n.min(1 << 20))
+}
+
+/// Called first thing, before the program opens anything: finds the
+/// descriptors the parent left open above 2 (children inherit those, as
+/// from the C server), and fills every free number below the highest of
+/// them with a close-on-exec `/dev/null`. From then on every descriptor
+/// the program opens, connections included, is numbered at or above the
+/// returned bound, so that a child can close them all with one action
+/// before its exec (spawn.rs), and keep what the parent passed.
+///
+/// The scan asks poll(2) about a chunk of numbers at a time, up to the
+/// soft `RLIMIT_NOFILE` (a descriptor above it, left by a parent that
+/// lowered the limit after opening it, is not seen).
+pub fn reserve_inherited() -> io::Result<OwnFrom> {
+    let limit = scan_limit();
+    let mut highest: RawFd = 2;
+    let mut fds = Vec::with_capacity(SCAN_CHUNK.min(limit));
+    let mut start = 3;
+    while start < limit {
+        let end = (start + SCAN_CHUNK).min(limit);
+        fds.clear();
+        fds.extend((start..end).map(|fd| libc::pollfd {
+            fd: fd as RawFd,
+            events: 0,
+            revents: 0,
+        }));
+        // SAFETY: `fds` is a live array of `fds.len()` pollfd records;
+        // a timeout of 0 returns at once.
+        cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) })?;
+        if let Some(open) = fds.iter().rev().find(|p| p.revents & libc::POLLNVAL == 0) {
+            highest = open.fd;
+        }
+        start = end;
+    }
+    for fd in 3..highest {
+        if !is_open(fd) {
+            placeholder_onto(fd)?;
+        }
+    }
+    Ok(OwnFrom(highest + 1))
+}
+
+/// Puts a close-on-exec `/dev/null` on `target`, closing whatever was
+/// there: a number the server keeps occupied, which no child receives.
+pub fn placeholder_onto(target: RawFd) -> io::Result<()> {
+    let null = open_dev_null()?;
+    if null.as_raw_fd() != target {
+        // SAFETY: both descriptors are valid; `null` is closed on return.
+        // This runs before the program has threads, so no spawn can see
+        // the copy before it is made close-on-exec (there is no dup3 on
+        // Apple systems).
+        cvt(unsafe { libc::dup2(null.as_raw_fd(), target) })?;
+        // SAFETY: `target` was just made a valid descriptor.
+        set_cloexec(unsafe { BorrowedFd::borrow_raw(target) }, true)?;
+    } else {
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(null);
+    }
+    Ok(())
+}

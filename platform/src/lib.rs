@@ -3,6 +3,7 @@
 //! The rest of the program calls these plain functions and never looks at
 //! `cfg(target_os)`: each module picks its backend once, at compile time.
 
+pub mod children;
 pub mod credentials;
 pub mod fd;
 pub mod host;

@@ -82,6 +82,10 @@ pub fn ngroups_max() -> usize {
 /// Without a group list, a gid or uid drop still resets the supplementary
 /// groups to the primary gid in effect after the drop, so that none of
 /// root's groups survives.
+///
+/// A drop that changes nothing (a server already running as the uid, gid
+/// and groups it is told to take) does nothing, so that it needs no
+/// privilege; the check that uid 0 cannot be regained still runs.
 pub fn drop_to(target: &Target) -> Result<(), Error> {
     if target.is_noop() {
         return Ok(());
@@ -93,6 +97,9 @@ pub fn drop_to(target: &Target) -> Result<(), Error> {
         unsafe { libc::getegid() }
     };
     let step = |step| move |source| Error { step, source };
+    if already(target, primary) {
+        return regain_check(target.uid);
+    }
 
     match &target.groups {
         Some(list) => set_groups(primary, list).map_err(step(Step::Setgroups))?,
@@ -105,19 +112,58 @@ pub fn drop_to(target: &Target) -> Result<(), Error> {
     if target.uid != 0 {
         // SAFETY: setuid takes a plain integer and has no memory effects.
         cvt(unsafe { libc::setuid(target.uid) }).map_err(step(Step::Setuid))?;
-        // SAFETY: as above. This call must fail: if it succeeds, the drop was
-        // not permanent (saved set-user-id still 0).
-        if unsafe { libc::setuid(0) } == 0 {
-            return Err(Error {
-                step: Step::RegainCheck,
-                source: io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "uid 0 could be regained after dropping it",
-                ),
-            });
-        }
+    }
+    regain_check(target.uid)
+}
+
+/// After a drop to a non-zero uid: fails if uid 0 can be taken back
+/// (a saved set-user-id still 0).
+fn regain_check(uid: libc::uid_t) -> Result<(), Error> {
+    // SAFETY: setuid takes a plain integer and has no memory effects; this
+    // call must fail.
+    if uid != 0 && unsafe { libc::setuid(0) } == 0 {
+        return Err(Error {
+            step: Step::RegainCheck,
+            source: io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "uid 0 could be regained after dropping it",
+            ),
+        });
     }
     Ok(())
+}
+
+/// Whether the process already is what `target` asks: real and effective
+/// ids equal to the targets, and the supplementary groups exactly the list
+/// given (as a set). Without a list, and with uid and gid unchanged, there
+/// is nothing to reset.
+fn already(target: &Target, primary: libc::gid_t) -> bool {
+    // SAFETY: these four calls cannot fail and have no memory effects.
+    let (uid, euid, gid, egid) = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    let uid_same = target.uid == 0 || (uid == target.uid && euid == target.uid);
+    let gid_same = target.gid == 0 || (gid == target.gid && egid == target.gid);
+    let groups_same = match &target.groups {
+        None => true,
+        Some(list) => current_groups().is_some_and(|now| same_groups(primary, list, now)),
+    };
+    uid_same && gid_same && groups_same
+}
+
+/// The supplementary groups now, or `None` if they cannot be read.
+fn current_groups() -> Option<Vec<libc::gid_t>> {
+    let mut list = vec![0; ngroups_max() + 1];
+    let len = libc::c_int::try_from(list.len()).ok()?;
+    // SAFETY: `list` is a live, writable array of `len` gids.
+    let n = unsafe { libc::getgroups(len, list.as_mut_ptr()) };
+    list.truncate(usize::try_from(n).ok()?);
+    Some(list)
 }
 
 cfg_if::cfg_if! {
@@ -132,6 +178,14 @@ cfg_if::cfg_if! {
         /// of the group list, and `setgroups` overwrites it from `list[0]`:
         /// put the primary gid first so that no listed group becomes the
         /// effective gid by accident.
+        /// Whether `now` (as getgroups(2) gives it, the effective gid
+        /// first) is what `set_groups(primary, list)` would set.
+        fn same_groups(primary: libc::gid_t, list: &[libc::gid_t], now: Vec<libc::gid_t>) -> bool {
+            let mut want = list.to_vec();
+            want.push(primary);
+            same_set(&want, now)
+        }
+
         fn set_groups(primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
             let mut all = Vec::with_capacity(list.len() + 1);
             all.push(primary);
@@ -142,11 +196,19 @@ cfg_if::cfg_if! {
             cvt(unsafe { libc::setgroups(len, all.as_ptr()) }).map(drop)
         }
     } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        fn same_groups(_primary: libc::gid_t, list: &[libc::gid_t], now: Vec<libc::gid_t>) -> bool {
+            same_set(list, now)
+        }
+
         fn set_groups(_primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
             // SAFETY: `list` is a live slice; Linux takes its length as size_t.
             cvt(unsafe { libc::setgroups(list.len() as libc::size_t, list.as_ptr()) }).map(drop)
         }
     } else {
+        fn same_groups(_primary: libc::gid_t, list: &[libc::gid_t], now: Vec<libc::gid_t>) -> bool {
+            same_set(list, now)
+        }
+
         fn set_groups(_primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
             let len = libc::c_int::try_from(list.len())
                 .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -154,4 +216,14 @@ cfg_if::cfg_if! {
             cvt(unsafe { libc::setgroups(len, list.as_ptr()) }).map(drop)
         }
     }
+}
+
+/// Whether two gid lists hold the same groups.
+fn same_set(list: &[libc::gid_t], mut now: Vec<libc::gid_t>) -> bool {
+    let mut want = list.to_vec();
+    want.sort_unstable();
+    want.dedup();
+    now.sort_unstable();
+    now.dedup();
+    want == now
 }

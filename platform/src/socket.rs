@@ -7,7 +7,7 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -31,6 +31,8 @@ pub enum BindError {
     PathTooLong { len: usize, max: usize },
     /// `path` exists and is not a socket: it is never removed.
     NotASocket(&'static str),
+    /// Another server holds the lock on `PATH.lock`, named here.
+    Busy(std::path::PathBuf),
     /// A system call failed; the string names it.
     Sys(&'static str, io::Error),
 }
@@ -48,6 +50,11 @@ impl std::fmt::Display for BindError {
                     "path exists and is {what}, not a socket: refusing to remove it"
                 )
             }
+            BindError::Busy(lock) => write!(
+                f,
+                "another server holds the lock on {} and serves this socket: Device or resource busy",
+                lock.display()
+            ),
             BindError::Sys(call, e) => write!(f, "unable to {call}: {e}"),
         }
     }
@@ -77,9 +84,62 @@ fn describe(ft: fs::FileType) -> &'static str {
     }
 }
 
+/// A bound, listening socket, and with `-d` the lock that says so.
+#[derive(Debug)]
+pub struct Bound {
+    pub listener: OwnedFd,
+    /// Held for as long as the server serves; closing it releases it.
+    pub lock: Option<OwnedFd>,
+}
+
+/// Takes the write lock on `PATH.lock` that the C s6's binder takes while
+/// it replaces a socket (an fcntl lock on the whole file, which is
+/// created with mode 0600 if need be): a second server started on the
+/// same path then fails instead of silently taking over the first one's
+/// clients. The file is opened non-blocking, so that a FIFO put there
+/// cannot stall the server; it is never removed.
+///
+/// `None` where the directory does not exist: there is no socket to
+/// protect, and binding fails with the reason.
+fn lock_path(path: &Path) -> Result<Option<OwnedFd>, BindError> {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(".lock");
+    let file = match fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&name)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BindError::Sys("create the .lock file of the socket", e)),
+    };
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as _,
+        l_whence: libc::SEEK_SET as _,
+        l_start: 0,
+        l_len: 0,
+        // SAFETY: the remaining fields are plain integers; zero is valid.
+        ..unsafe { mem::zeroed() }
+    };
+    loop {
+        // SAFETY: `lock` is a live flock record; F_SETLK only reads it.
+        match cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) }) {
+            Ok(_) => return Ok(Some(file.into())),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EAGAIN)) => {
+                return Err(BindError::Busy(name.into()))
+            }
+            Err(e) => return Err(BindError::Sys("lock the .lock file of the socket", e)),
+        }
+    }
+}
+
 /// Creates a close-on-exec, non-blocking `SOCK_STREAM` Unix socket bound to
-/// `path` with mode exactly `perms`, and listening.
-pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<OwnedFd, BindError> {
+/// `path` with mode exactly `perms`, and listening. With `replace_socket`,
+/// first takes the lock on `PATH.lock` ([`lock_path`]).
+pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<Bound, BindError> {
     let bytes = path.as_os_str().as_bytes();
     let max = max_path_len();
     if bytes.len() > max {
@@ -88,6 +148,17 @@ pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<OwnedFd, BindErro
             max,
         });
     }
+    let lock = if opts.replace_socket {
+        // What is at the path is told first: the lock is for a socket.
+        if let Ok(md) = fs::symlink_metadata(path) {
+            if !md.file_type().is_socket() {
+                return Err(BindError::NotASocket(describe(md.file_type())));
+            }
+        }
+        lock_path(path)?
+    } else {
+        None
+    };
     if opts.replace_socket {
         match fs::symlink_metadata(path) {
             Ok(md) if md.file_type().is_socket() => {
@@ -123,7 +194,10 @@ pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<OwnedFd, BindErro
     socket
         .set_nonblocking(true)
         .map_err(|e| BindError::Sys("set the socket non-blocking", e))?;
-    Ok(socket.into())
+    Ok(Bound {
+        listener: socket.into(),
+        lock,
+    })
 }
 
 /// Why an inherited descriptor cannot be served.
@@ -153,9 +227,13 @@ impl std::fmt::Display for InheritError {
 
 /// Takes over the listening Unix stream socket on `fd` (stdin, or fd 3
 /// under socket activation), which some other program bound: returns a
-/// close-on-exec, non-blocking copy of it numbered 3 or above, so that no
-/// child can inherit it. `fd` itself is closed if it is above 2; fds 0 to 2
-/// are left for [`crate::fd::detach_stdio`] to fill.
+/// close-on-exec copy of it numbered 3 or above, so that no child can
+/// inherit it. Its file status flags are left as they are: the copy shares
+/// them with every other holder of the socket (a descriptor holder, the
+/// service manager, the next server), so the server accepts only once
+/// poll(2) says a client waits, whether the socket blocks or not. `fd`
+/// itself is replaced by a placeholder if it is above 2; fds 0 to 2 are
+/// left for [`crate::fd::detach_stdio`] to fill.
 pub fn take_listener(fd: RawFd) -> Result<OwnedFd, InheritError> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads the descriptor table.
     let copy = match cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) }) {
@@ -200,13 +278,11 @@ pub fn take_listener(fd: RawFd) -> Result<OwnedFd, InheritError> {
     if listening == 0 {
         return Err(InheritError::NotListening);
     }
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| InheritError::Sys("unable to make it non-blocking", e))?;
     if fd > 2 {
-        // SAFETY: closes the inherited number, which nothing else here
-        // owns; the copy above stays open.
-        unsafe { libc::close(fd) };
+        // The number stays occupied (fd::reserve_inherited), by a
+        // close-on-exec placeholder; the copy above stays open.
+        crate::fd::placeholder_onto(fd)
+            .map_err(|e| InheritError::Sys("unable to release the inherited number", e))?;
     }
     Ok(copy)
 }

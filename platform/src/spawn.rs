@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -23,7 +23,7 @@ use std::thread;
 #[path = "spawn/posix_spawn.rs"]
 mod backend;
 
-pub use backend::Program;
+pub use backend::{Program, CLOSES_BEFORE_EXEC};
 
 /// A spawner's stack: it runs `posix_spawn` and little else (the C library
 /// gives the child a stack of its own).
@@ -101,6 +101,7 @@ pub struct Spawner {
     /// Jobs handed over whose reports have not been taken.
     in_flight: usize,
     argv: Vec<OsString>,
+    own_from: RawFd,
     /// Spawners may start up to this many.
     max: usize,
     shortfall: Option<io::Error>,
@@ -110,7 +111,11 @@ impl Spawner {
     /// Prepares `argv` and starts one spawner; more start as spawns
     /// overlap, up to `max` (see [`Spawner::submit`]). Each blocks every
     /// signal, so that signals reach the event loop only.
-    pub fn start(argv: &[OsString], max: usize) -> io::Result<Spawner> {
+    pub fn start(
+        argv: &[OsString],
+        max: usize,
+        own_from: crate::fd::OwnFrom,
+    ) -> io::Result<Spawner> {
         c_argv(argv)?;
         let max = max.max(1);
         let (woken, wake) = crate::fd::pipe_cloexec_nonblocking()?;
@@ -127,6 +132,7 @@ impl Spawner {
             shared,
             woken,
             argv: argv.to_vec(),
+            own_from: own_from.0,
             threads: 0,
             max,
             in_flight: 0,
@@ -140,10 +146,11 @@ impl Spawner {
     fn grow(&mut self) -> io::Result<()> {
         let shared = Arc::clone(&self.shared);
         let argv = self.argv.clone();
+        let own_from = self.own_from;
         thread::Builder::new()
             .name("spawner".into())
             .stack_size(SPAWNER_STACK)
-            .spawn(move || spawner_thread(&shared, &argv))?;
+            .spawn(move || spawner_thread(&shared, &argv, own_from))?;
         self.threads += 1;
         Ok(())
     }
@@ -215,11 +222,11 @@ impl Drop for Spawner {
     }
 }
 
-fn spawner_thread(shared: &Shared, argv: &[OsString]) {
+fn spawner_thread(shared: &Shared, argv: &[OsString], own_from: RawFd) {
     // A spawner that cannot prepare (out of memory, say) still answers
     // every job it takes, with that error.
-    let mut program =
-        crate::signals::block_all_in_this_thread().and_then(|()| backend::Program::new(argv));
+    let mut program = crate::signals::block_all_in_this_thread()
+        .and_then(|()| backend::Program::new(argv, own_from));
     loop {
         let job = {
             let mut q = lock(&shared.jobs);
@@ -235,7 +242,7 @@ fn spawner_thread(shared: &Shared, argv: &[OsString]) {
         };
         let pid = match &mut program {
             Ok(program) => program.spawn(job.conn.as_fd(), &job.env),
-            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            Err(e) => Err(same_error(e)),
         };
         // The spawner keeps no copy of the connection either.
         drop(job.conn);
@@ -255,6 +262,15 @@ fn spawner_thread(shared: &Shared, argv: &[OsString]) {
             // `shared` keeps open.
             unsafe { libc::write(shared.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
         }
+    }
+}
+
+/// A copy of `e` for another report: a system error stays one, so that
+/// it is printed in the C library's words.
+fn same_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }
 

@@ -56,7 +56,8 @@ mod supported {
                 backlog: 8,
             },
         )
-        .unwrap();
+        .unwrap()
+        .listener;
         (fd, path)
     }
 

@@ -66,7 +66,7 @@ fn mode_is_exact_whatever_the_umask() {
     ] {
         let path = dir.join(format!("s-{umask:o}-{perms:o}"));
         let (fd, after) = with_umask(umask, || {
-            let fd = socket::bind_listener(&path, opts(perms));
+            let fd = socket::bind_listener(&path, opts(perms)).map(|b| b.listener);
             // SAFETY: reading the mask means setting it; put it straight back.
             let after = unsafe {
                 let m = libc::umask(0o022);
@@ -87,7 +87,7 @@ fn listener_is_cloexec_nonblocking_and_listening() {
     let _g = serial();
     let dir = TempDir::new("flags");
     let path = dir.join("s");
-    let fd = socket::bind_listener(&path, opts(0o777)).unwrap();
+    let fd = socket::bind_listener(&path, opts(0o777)).unwrap().listener;
     assert_eq!(fd_flags(fd.as_fd()), (true, true));
     assert!(std::fs::symlink_metadata(&path)
         .unwrap()
@@ -127,7 +127,7 @@ fn too_long_a_path_is_an_error_not_a_truncation() {
     // Exactly the maximum fits.
     let fits = dir.join("y".repeat(max - base));
     assert_eq!(fits.as_os_str().len(), max);
-    let fd = socket::bind_listener(&fits, opts(0o777)).unwrap();
+    let fd = socket::bind_listener(&fits, opts(0o777)).unwrap().listener;
     drop(socket::connect(fits.as_os_str(), None).unwrap());
     drop(fd);
 }
@@ -173,7 +173,7 @@ fn an_existing_socket_is_replaced_with_d_and_kept_with_big_d() {
     let _g = serial();
     let dir = TempDir::new("replace");
     let path = dir.join("s");
-    let old = socket::bind_listener(&path, opts(0o700)).unwrap();
+    let old = socket::bind_listener(&path, opts(0o700)).unwrap().listener;
     // -D: never remove, so bind fails on the existing socket.
     let keep = BindOptions {
         replace_socket: false,
@@ -188,7 +188,7 @@ fn an_existing_socket_is_replaced_with_d_and_kept_with_big_d() {
     }
     assert_eq!(mode(&path), 0o700);
     // -d: the old socket goes, the new one answers with the new mode.
-    let new = socket::bind_listener(&path, opts(0o777)).unwrap();
+    let new = socket::bind_listener(&path, opts(0o777)).unwrap().listener;
     assert_eq!(mode(&path), 0o777);
     drop(old);
     let _c = socket::connect(path.as_os_str(), None).unwrap();
@@ -211,7 +211,7 @@ fn a_missing_directory_is_a_bind_error() {
 fn accepted(bind: Option<&OsStr>, check: impl FnOnce(RemoteAddr<'_>)) {
     let dir = TempDir::new("accept");
     let path = dir.join("s");
-    let listener = socket::bind_listener(&path, opts(0o777)).unwrap();
+    let listener = socket::bind_listener(&path, opts(0o777)).unwrap().listener;
     let _client: OwnedFd = socket::connect(path.as_os_str(), bind).unwrap();
     let mut peer = PeerAddr::default();
     let _conn = socket::accept(listener.as_fd(), &mut peer).unwrap();
@@ -236,7 +236,7 @@ fn remote_path_is_exact_bytes() {
     // The storage is reused: a later unbound client is unnamed again.
     let dir2 = TempDir::new("reuse");
     let path = dir2.join("s");
-    let listener = socket::bind_listener(&path, opts(0o777)).unwrap();
+    let listener = socket::bind_listener(&path, opts(0o777)).unwrap().listener;
     let mut peer = PeerAddr::default();
     let named = dir2.join("named");
     let _a = socket::connect(path.as_os_str(), Some(named.as_os_str())).unwrap();

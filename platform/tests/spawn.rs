@@ -10,9 +10,14 @@ use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
+use platform::fd::OwnFrom;
 use platform::spawn::{Environ, Job, Program, Report, Spawner};
 
 use common::serial;
+
+/// The test process's descriptors are all its own: children keep only 0
+/// to 2.
+const OWN_FROM: i32 = 3;
 
 fn argv(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
@@ -22,7 +27,7 @@ fn argv(args: &[&str]) -> Vec<OsString> {
 /// sends `input` then end of file, and returns everything the program
 /// wrote, once it has exited successfully.
 fn run(args: &[&str], env: &mut Environ, input: &[u8]) -> Vec<u8> {
-    let mut prog = Program::new(&argv(args)).unwrap();
+    let mut prog = Program::new(&argv(args), OWN_FROM).unwrap();
     let (mut ours, theirs) = UnixStream::pair().unwrap();
     let pid = prog.spawn(theirs.as_fd(), &env.render()).unwrap();
     drop(theirs);
@@ -161,11 +166,14 @@ fn sigpipe_kills_the_child() {
     let ign = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
     // SAFETY: ignoring a signal installs no code.
     let old_pipe = unsafe { sigaction(Signal::SIGPIPE, &ign) }.unwrap();
-    let mut prog = Program::new(&argv(&[
-        "/bin/sh",
-        "-c",
-        "cat >/dev/null; while echo y; do :; done; exit 3",
-    ]))
+    let mut prog = Program::new(
+        &argv(&[
+            "/bin/sh",
+            "-c",
+            "cat >/dev/null; while echo y; do :; done; exit 3",
+        ]),
+        OWN_FROM,
+    )
     .unwrap();
     let (ours, theirs) = UnixStream::pair().unwrap();
     let env = Environ::inherit(&[]);
@@ -186,12 +194,14 @@ fn sigpipe_kills_the_child() {
 #[test]
 fn bad_programs_are_errors() {
     let _g = serial();
-    let e = Program::new(&[]).err().unwrap();
+    let e = Program::new(&[], OWN_FROM).err().unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    let e = Program::new(&[OsString::from("a\0b")]).err().unwrap();
+    let e = Program::new(&[OsString::from("a\0b")], OWN_FROM)
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     // A program that does not exist is reported by spawn itself.
-    let mut prog = Program::new(&argv(&["/nonexistent/s6ipc-no-such-program"])).unwrap();
+    let mut prog = Program::new(&argv(&["/nonexistent/s6ipc-no-such-program"]), OWN_FROM).unwrap();
     let (_ours, theirs) = UnixStream::pair().unwrap();
     let env = Environ::inherit(&[]);
     let e = prog.spawn(theirs.as_fd(), &env.render()).unwrap_err();
@@ -201,7 +211,7 @@ fn bad_programs_are_errors() {
 /// Hands `jobs` to a pool of `threads` spawners, no more at once than it
 /// has room for, and returns every report.
 fn through_pool(args: &[&str], threads: usize, jobs: Vec<Job>) -> Vec<Report> {
-    let mut spawner = Spawner::start(&argv(args), threads).unwrap();
+    let mut spawner = Spawner::start(&argv(args), threads, OwnFrom(OWN_FROM)).unwrap();
     let total = jobs.len();
     let mut jobs = jobs.into_iter();
     let mut reports = Vec::new();
@@ -331,7 +341,7 @@ fn spawner_threads_start_as_needed_and_block_every_signal() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     };
-    let mut spawner = Spawner::start(&argv(&["/bin/true"]), 3).unwrap();
+    let mut spawner = Spawner::start(&argv(&["/bin/true"]), 3, OwnFrom(OWN_FROM)).unwrap();
     wait_for(1);
     assert_eq!(spawner.threads(), 1, "one to start with");
     let mut ours = Vec::new();

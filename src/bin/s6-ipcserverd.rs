@@ -13,10 +13,10 @@ fn main() -> ExitCode {
             let _ = std::io::stdout().write_all(text.as_bytes());
             return ExitCode::SUCCESS;
         }
-        Ok(cli::Parsed::Run(cfg)) => {
-            listen::inherit(cfg.notify.is_some(), |name| std::env::var_os(name))
-                .and_then(|l| serve::run(cfg, l))
-        }
+        Ok(cli::Parsed::Run(cfg)) => listen::reserve_inherited().and_then(|own_from| {
+            let listener = listen::inherit(cfg.notify.is_some(), |name| std::env::var_os(name))?;
+            serve::run(cfg, listener, own_from)
+        }),
         Err(e) => Err(e),
     };
     match result {

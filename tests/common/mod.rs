@@ -172,14 +172,21 @@ impl Server {
     /// Spawns `cmd` and waits until it has written `expected` to stdout and
     /// closed it (`-1`: s6-ipcserver writes PATH and a newline,
     /// s6-ipcserverd a newline).
-    pub fn spawn_expecting(
+    pub fn spawn_expecting(cmd: Command, path: PathBuf, dir: TempDir, expected: &[u8]) -> Server {
+        Self::spawn_on(cmd, Stdio::null(), path, dir, expected)
+    }
+
+    /// Like [`Server::spawn_expecting`], with `stdin` (a listening socket,
+    /// for s6-ipcserverd).
+    pub fn spawn_on(
         mut cmd: Command,
+        stdin: Stdio,
         path: PathBuf,
         dir: TempDir,
         expected: &[u8],
     ) -> Server {
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -67,40 +67,97 @@ cfg_if::cfg_if! {
     }
 }
 
-/// File actions that put one descriptor on fds 0 and 1. The object is
-/// C's to fill and read: it is only ever handed to the C library by
-/// pointer, never read here.
+/// File actions that put one descriptor on fds 0 and 1 and close the
+/// server's own descriptors. The object is C's to fill and read: it is
+/// only ever handed to the C library by pointer, never read here, and it
+/// never moves once initialised (it lives in its own box).
 struct FileActions {
-    raw: MaybeUninit<sys::posix_spawn_file_actions_t>,
+    raw: Box<MaybeUninit<sys::posix_spawn_file_actions_t>>,
     fd: RawFd,
 }
 
 impl FileActions {
-    fn new(fd: RawFd) -> io::Result<Box<FileActions>> {
-        // Boxed first, so that the object never moves once initialised.
-        let mut fa = Box::new(FileActions {
-            raw: MaybeUninit::uninit(),
-            fd,
-        });
-        // SAFETY: `fa.raw` is writable storage for a file actions object.
-        check(unsafe { sys::posix_spawn_file_actions_init(fa.raw.as_mut_ptr()) })?;
-        // The Drop impl below destroys it from here on, on every path.
+    fn new(fd: RawFd, own_from: RawFd) -> io::Result<FileActions> {
+        let mut raw = Box::new(MaybeUninit::uninit());
+        // SAFETY: `raw` is writable storage for a file actions object. If
+        // this fails, `raw` is dropped as plain memory, never destroyed.
+        check(unsafe { sys::posix_spawn_file_actions_init(raw.as_mut_ptr()) })?;
+        // Initialised: from here on the Drop impl below destroys it, on
+        // every path.
+        let mut fa = FileActions { raw, fd };
         for target in [0, 1] {
-            // SAFETY: `fa.raw` was initialised just above.
+            // SAFETY: `fa.raw` is initialised.
             check(unsafe {
                 sys::posix_spawn_file_actions_adddup2(fa.raw.as_mut_ptr(), fd, target)
             })?;
         }
         keep_stderr(fa.raw.as_mut_ptr())?;
+        close_own(fa.raw.as_mut_ptr(), own_from)?;
         Ok(fa)
     }
 }
 
 impl Drop for FileActions {
     fn drop(&mut self) {
-        // SAFETY: initialised in `new` (a box is only returned once it
-        // is), destroyed exactly once here.
+        // SAFETY: a `FileActions` exists only once its object is
+        // initialised (`new`); destroyed exactly once here.
         unsafe { sys::posix_spawn_file_actions_destroy(self.raw.as_mut_ptr()) };
+    }
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(any(
+        all(target_os = "linux", target_env = "gnu"),
+        target_os = "freebsd",
+        target_os = "illumos",
+        target_os = "solaris",
+    ))] {
+        /// Until its exec, the C library's child has a copy of the whole
+        /// descriptor table: the listening socket, the signal and wake-up
+        /// descriptors, and the connections other spawners have in flight.
+        /// Close-on-exec closes them only at the exec, which a long PATH
+        /// search or a hung file system delays; so the child closes them
+        /// first, with one action (glibc 2.34, FreeBSD 13.1, illumos and
+        /// Solaris 11.4: close_range(2) or closefrom(3) in the child). The
+        /// server's own descriptors are all at `own_from` and above
+        /// (fd::reserve_inherited); those below, which the server's parent
+        /// passed on, stay, as with the C server.
+        pub const CLOSES_BEFORE_EXEC: bool = true;
+
+        #[cfg(target_os = "freebsd")]
+        extern "C" {
+            // <spawn.h> on FreeBSD 13.1 and later; the libc crate lacks it.
+            fn posix_spawn_file_actions_addclosefrom_np(
+                actions: *mut sys::posix_spawn_file_actions_t,
+                from: libc::c_int,
+            ) -> libc::c_int;
+        }
+        #[cfg(not(target_os = "freebsd"))]
+        use sys::posix_spawn_file_actions_addclosefrom_np;
+
+        fn close_own(actions: *mut sys::posix_spawn_file_actions_t, own_from: RawFd) -> io::Result<()> {
+            // SAFETY: `actions` points to an initialised file actions object.
+            check(unsafe { posix_spawn_file_actions_addclosefrom_np(actions, own_from) })
+        }
+    } else if #[cfg(target_vendor = "apple")] {
+        /// Apple's posix_spawn is one system call, and with
+        /// POSIX_SPAWN_CLOEXEC_DEFAULT (below) the child never holds a
+        /// descriptor its file actions do not name.
+        pub const CLOSES_BEFORE_EXEC: bool = true;
+
+        fn close_own(_: *mut sys::posix_spawn_file_actions_t, _: RawFd) -> io::Result<()> {
+            Ok(())
+        }
+    } else {
+        /// musl (to 1.2.5), Android's bionic, NetBSD, OpenBSD and
+        /// DragonFly have no close-from action: until its exec, the
+        /// child holds a copy of the server's descriptors, closed by
+        /// close-on-exec at the exec.
+        pub const CLOSES_BEFORE_EXEC: bool = false;
+
+        fn close_own(_: *mut sys::posix_spawn_file_actions_t, _: RawFd) -> io::Result<()> {
+            Ok(())
+        }
     }
 }
 
@@ -127,7 +184,7 @@ cfg_if::cfg_if! {
             check(unsafe { posix_spawn_file_actions_addinherit_np(actions, 2) })
         }
     } else {
-        // Everything but fds 0 to 2 is close-on-exec from its creation.
+        // Everything the server opens is close-on-exec from its creation.
         const EXTRA_FLAGS: libc::c_int = 0;
 
         fn keep_stderr(_: *mut sys::posix_spawn_file_actions_t) -> io::Result<()> {
@@ -137,13 +194,49 @@ cfg_if::cfg_if! {
 }
 
 /// Spawn attributes, C's to fill and read, as [`FileActions`].
-struct Attr(MaybeUninit<sys::posix_spawnattr_t>);
+struct Attr(Box<MaybeUninit<sys::posix_spawnattr_t>>);
+
+impl Attr {
+    fn new() -> io::Result<Attr> {
+        let mut raw = Box::new(MaybeUninit::uninit());
+        // SAFETY: `raw` is writable storage for an attributes object. If
+        // this fails, `raw` is dropped as plain memory, never destroyed.
+        check(unsafe { sys::posix_spawnattr_init(raw.as_mut_ptr()) })?;
+        Ok(Attr(raw))
+    }
+}
 
 impl Drop for Attr {
     fn drop(&mut self) {
-        // SAFETY: an `Attr` is made only once initialised (`Program::new`);
-        // destroyed exactly once here.
+        // SAFETY: an `Attr` exists only once its object is initialised
+        // (`Attr::new`); destroyed exactly once here.
         unsafe { sys::posix_spawnattr_destroy(self.0.as_mut_ptr()) };
+    }
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(target_os = "linux")] {
+        /// glibc and musl reserve the signals from 32 up to SIGRTMIN for
+        /// themselves, and their posix_spawn sets those to SIG_IGN in the
+        /// child unless POSIX_SPAWN_SETSIGDEF names them; an ignored signal
+        /// stays ignored across the exec, so the program would start with
+        /// signals ignored that nobody chose. Their sigaddset refuses these
+        /// numbers, so the bits are set directly: both keep a sigset_t as
+        /// an array of unsigned longs, signal N at bit N - 1.
+        fn add_reserved_signals(set: *mut libc::sigset_t) {
+            const BITS: usize = 8 * std::mem::size_of::<libc::c_ulong>();
+            let words = set.cast::<libc::c_ulong>();
+            for sig in 32..libc::SIGRTMIN() as usize {
+                // SAFETY: `set` points to an initialised sigset_t of at
+                // least 64 bits (glibc 1024, musl 1024 on Linux), aligned
+                // for unsigned long, and sig - 1 < 64.
+                unsafe { *words.add((sig - 1) / BITS) |= 1 << ((sig - 1) % BITS) };
+            }
+        }
+    } else {
+        /// Other C libraries leave no signal of their own ignored in the
+        /// child.
+        fn add_reserved_signals(_: *mut libc::sigset_t) {}
     }
 }
 
@@ -162,24 +255,22 @@ pub struct Program {
     /// The `envp` of the current spawn, rebuilt from each [`EnvBlock`].
     envp: Vec<*const libc::c_char>,
     search_path: bool,
-    attr: Box<Attr>,
+    attr: Attr,
+    /// The server's own descriptors start here (fd::reserve_inherited).
+    own_from: RawFd,
     /// Connections often get the same descriptor number again, so the
     /// file actions are kept for the last one.
-    actions: Option<Box<FileActions>>,
+    actions: Option<FileActions>,
 }
 
 impl Program {
-    pub fn new(argv: &[OsString]) -> io::Result<Program> {
+    pub fn new(argv: &[OsString], own_from: RawFd) -> io::Result<Program> {
         let argv = c_argv(argv)?;
         let mut argv_ptrs: Vec<_> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(ptr::null());
         let search_path = !argv[0].as_bytes().contains(&b'/');
 
-        let mut attr = MaybeUninit::uninit();
-        // SAFETY: `attr` is writable storage for an attributes object.
-        check(unsafe { sys::posix_spawnattr_init(attr.as_mut_ptr()) })?;
-        // Boxed so that it never moves again; its Drop destroys it.
-        let mut attr = Box::new(Attr(attr));
+        let mut attr = Attr::new()?;
         let a = attr.0.as_mut_ptr();
         let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
         let mut default = MaybeUninit::<libc::sigset_t>::uninit();
@@ -192,6 +283,7 @@ impl Program {
             libc::sigemptyset(empty.as_mut_ptr());
             libc::sigemptyset(default.as_mut_ptr());
             libc::sigaddset(default.as_mut_ptr(), libc::SIGPIPE);
+            add_reserved_signals(default.as_mut_ptr());
             check(sys::posix_spawnattr_setsigmask(a, empty.as_ptr()))?;
             check(sys::posix_spawnattr_setsigdefault(a, default.as_ptr()))?;
             check(sys::posix_spawnattr_setflags(a, flags as _))?;
@@ -202,6 +294,7 @@ impl Program {
             envp: Vec::new(),
             search_path,
             attr,
+            own_from,
             actions: None,
         })
     }
@@ -212,7 +305,7 @@ impl Program {
         let fd = conn.as_raw_fd();
         let actions = match &mut self.actions {
             Some(a) if a.fd == fd => a,
-            slot => slot.insert(FileActions::new(fd)?),
+            slot => slot.insert(FileActions::new(fd, self.own_from)?),
         };
         self.envp.clear();
         let start = env.strings.as_ptr();
