@@ -467,7 +467,7 @@ where
     if env_ids {
         let from_env = env_target(&env)?;
         let at = m.index_of("env-ids");
-        let env_last = |name: &str| at > m.indices_of(name).and_then(|i| i.last());
+        let env_last = |name: &str| at > m.indices_of(name).and_then(|mut i| i.next_back());
         if env_last("uid") {
             target.uid = from_env.uid;
         }

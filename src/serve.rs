@@ -32,6 +32,12 @@ const BACKOFF: Duration = Duration::from_millis(100);
 /// that their children get the signals too, before the server exits.
 const SETTLE: Duration = Duration::from_secs(1);
 
+/// How long a `-C` denial waits, at most, for the report of a spawn of the
+/// same uid, whose child may have exited already (`settle_uid`). A spawn
+/// reports within microseconds of its child's exec; only a child stopped
+/// before its exec takes longer, and it is waited for once.
+const REPORT_WAIT: Duration = Duration::from_millis(20);
+
 /// Spawner threads per CPU, at most: `posix_spawn` holds its thread until
 /// the child has exec'd, so a few per CPU keep every CPU busy execing
 /// (doc/performance.md). One starts with the server, the others as spawns
@@ -476,11 +482,7 @@ impl Server {
         let uid = creds.map_or(ANONYMOUS, |c| c.uid);
         let mut count = self.table.count(uid);
         if count >= self.cfg.localmaxconn {
-            // Before denying: a child of this uid may have exited already,
-            // its SIGCHLD not read yet, or its report not taken. It no
-            // longer counts.
-            self.take_reports();
-            self.reap();
+            self.settle_uid(uid);
             count = self.table.count(uid);
         }
         if count >= self.cfg.localmaxconn {
@@ -509,6 +511,35 @@ impl Server {
                 self.spawner.threads(),
                 Os(&e)
             ));
+        }
+    }
+
+    /// Before a `-C` denial: a child of `uid` may have exited already,
+    /// its SIGCHLD not read yet, or its spawn not reported yet (the
+    /// spawner's thread not run since the exec). Such a child no longer
+    /// counts: take the reports and reap, waiting up to `REPORT_WAIT` for
+    /// reports of this uid's spawns in flight, once per spawn.
+    fn settle_uid(&mut self, uid: libc::uid_t) {
+        self.take_reports();
+        self.reap();
+        if !self.table.await_uid(uid) {
+            return;
+        }
+        let deadline = Instant::now() + REPORT_WAIT;
+        while self.table.in_flight_for(uid) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let mut fds = [PollFd::new(self.spawner.fd(), PollFlags::POLLIN)];
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {
+                    self.take_reports();
+                    self.reap();
+                }
+                Err(_) => return,
+            }
         }
     }
 

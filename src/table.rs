@@ -52,6 +52,8 @@ pub struct Pending<T> {
     pub data: T,
     /// Signals that arrived meanwhile, owed to the child.
     pub owed: Owed,
+    /// A denial already waited for this spawn's report ([`ConnectionTable::await_uid`]).
+    pub awaited: bool,
 }
 
 /// Signals owed to a child whose pid was not known when they came.
@@ -105,6 +107,7 @@ impl<T: Copy> ConnectionTable<T> {
                 uid,
                 data,
                 owed: Owed::default(),
+                awaited: false,
             },
         );
         *self.per_uid.entry(uid).or_insert(0) += 1;
@@ -158,6 +161,30 @@ impl<T: Copy> ConnectionTable<T> {
     /// The live children's pids.
     pub fn pids(&self) -> impl Iterator<Item = libc::pid_t> + '_ {
         self.children.keys().copied()
+    }
+
+    /// Whether `uid` has spawns in flight that no denial has waited for
+    /// yet; marks them waited for. A client at its `-C` limit only
+    /// because of such a spawn, whose child may have exited already, is
+    /// worth a short wait for the report; a spawn that does not report in
+    /// that time (its child stopped before its exec) is not waited for
+    /// again. (At most one spawn per spawner is in flight: a short walk.)
+    pub fn await_uid(&mut self, uid: libc::uid_t) -> bool {
+        let mut any = false;
+        for p in self
+            .pending
+            .values_mut()
+            .filter(|p| p.uid == uid && !p.awaited)
+        {
+            p.awaited = true;
+            any = true;
+        }
+        any
+    }
+
+    /// Whether `uid` has spawns in flight.
+    pub fn in_flight_for(&self, uid: libc::uid_t) -> bool {
+        self.pending.values().any(|p| p.uid == uid)
     }
 
     /// Whether spawns are in flight.
@@ -259,6 +286,21 @@ mod tests {
         assert_eq!(t.count(1000), 2);
         assert_eq!(t.reaped(40), Some(1000));
         assert_eq!((t.count(1000), t.pids().count()), (1, 0));
+    }
+
+    #[test]
+    fn a_denial_waits_for_each_spawn_in_flight_once() {
+        let mut t = ConnectionTable::with_capacity(4, 4);
+        let a = t.begin(1000, ());
+        t.begin(2000, ());
+        assert!(t.await_uid(1000), "a's spawn: worth waiting for");
+        assert!(!t.await_uid(1000), "not twice");
+        assert!(t.in_flight_for(1000));
+        let b = t.begin(1000, ());
+        assert!(t.await_uid(1000), "a new spawn");
+        assert!(t.spawned(a, 10).is_some() && t.spawned(b, 11).is_some());
+        assert!(!t.in_flight_for(1000) && !t.await_uid(1000));
+        assert!(t.await_uid(2000), "another uid's is its own");
     }
 
     #[test]

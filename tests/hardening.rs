@@ -110,8 +110,20 @@ fn a_flood_of_denied_clients_delays_neither_sigterm_nor_other_uids() {
     );
 }
 
+/// Sets the flag and joins the threads, even when the test panics.
+struct StopOnDrop(Arc<AtomicBool>, Vec<thread::JoinHandle<()>>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        for t in self.1.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Under `-C 1`, a client that reconnects once its previous child has
-/// exited (a zombie, or gone) is served, 50 times in a row: the server
+/// exited (a zombie, or gone) is served, 200 times in a row: the server
 /// reaps before it denies.
 #[test]
 fn a_client_reconnecting_after_its_child_exited_is_served() {
@@ -125,7 +137,22 @@ fn a_client_reconnecting_after_its_child_exited_is_served() {
         "-p"
     };
     let server = Server::start(&[lookup, "-C", "1"], &["sh", "-c", "echo $$"]);
-    for round in 0..50 {
+    // Every CPU busy, so that the server's threads are often descheduled
+    // between a spawn and its report: the child may exit first.
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let busy: Vec<_> = (0..cpus)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let _stop = StopOnDrop(stop, busy);
+    for round in 0..200 {
         let answer = server.request(b"");
         let text = String::from_utf8_lossy(&answer);
         let pid: i32 = text.trim().parse().unwrap_or_else(|_| {
@@ -298,6 +325,7 @@ fn hold_lock(path: &Path) -> OwnedFd {
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o600)
         .open(path)
         .unwrap();

@@ -107,6 +107,7 @@ fn lock_path(path: &Path) -> Result<Option<OwnedFd>, BindError> {
     let file = match fs::OpenOptions::new()
         .write(true)
         .create(true)
+        .truncate(false)
         .mode(0o600)
         .custom_flags(libc::O_NONBLOCK)
         .open(&name)
