@@ -127,7 +127,7 @@ pub fn command() -> Command {
         .arg(flag("quiet", 'q', "Log fatal errors only").overrides_with_all(["normal", "verbose"]))
         .arg(flag("normal", 'Q', "Log warnings and denials too (default)").overrides_with_all(["quiet", "verbose"]))
         .arg(flag("verbose", 'v', "Log every connection, exit and status").overrides_with_all(["quiet", "normal"]))
-        .arg(flag("replace", 'd', "Remove an existing socket at PATH before binding (default); never anything but a socket").overrides_with("no-replace"))
+        .arg(flag("replace", 'd', "Remove an existing socket at PATH before binding, under the lock on PATH.lock (default); never anything but a socket").overrides_with("no-replace"))
         .arg(flag("no-replace", 'D', "Never remove PATH: binding fails if it exists").overrides_with("replace"))
         .arg(flag("no-lookup", 'P', "Do not look up client credentials; IPCREMOTEEUID and IPCREMOTEEGID are unset").overrides_with("lookup"))
         .arg(flag("lookup", 'p', "Look up client credentials (default)").overrides_with("no-lookup"))
@@ -138,7 +138,7 @@ pub fn command() -> Command {
         .arg(value("gidlist", 'G', "gidlist", "After binding, set the supplementary groups to this comma-separated gid list"))
         .arg(value("gid", 'g', "gid", "After binding, set the gid (0: leave as is)"))
         .arg(value("uid", 'u', "uid", "After binding, set the uid (0: leave as is)"))
-        .arg(flag("env-ids", 'U', "After binding, take uid, gid and groups from UID, GID and GIDLIST in the environment"))
+        .arg(flag("env-ids", 'U', "After binding, take uid, gid and groups from UID, GID and GIDLIST in the environment, and keep those from children; a later -u, -g or -G overrides its part"))
         .arg(Arg::new("help").long("help").action(ArgAction::Help).help("Print help and exit"))
         .arg(Arg::new("version").long("version").action(ArgAction::Version).help("Print version and exit"))
         .arg(

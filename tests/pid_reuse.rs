@@ -56,6 +56,11 @@ fn failed_execs_in_a_crowded_pid_space_leak_no_count() {
     let test = "failed_execs_in_a_crowded_pid_space_leak_no_count";
     if common::skip_unless_root(test)
         || common::skip_unless(
+            !cfg!(feature = "force-unsupported-credentials"),
+            test,
+            "needs a credentials lookup (IPCCONNNUM)",
+        )
+        || common::skip_unless(
             namespaces_with_pid_max(),
             test,
             "needs unshare(1) and a pid namespace with its own pid_max (Linux 6.14+)",

@@ -77,7 +77,7 @@ pub fn ngroups_max() -> usize {
     }
 }
 
-/// Drops to `target`, in the order SPEC 2.5 fixes: groups, gid, uid.
+/// Drops to `target`, in the order the C chain drops: groups, gid, uid.
 ///
 /// Without a group list, a gid or uid drop still resets the supplementary
 /// groups to the primary gid in effect after the drop, so that none of

@@ -279,7 +279,8 @@ fn signals(r: &mut Roff) {
     para(
         r,
         [roman(
-            "They act even when the server's parent left them ignored or blocked; children get none of them ignored or blocked.",
+            "They act even when the server's parent left them ignored or blocked; children get none of them ignored or blocked, \
+             and none of the signals the C library keeps for itself (32 up to SIGRTMIN on Linux) ignored.",
         )],
     );
     para(
@@ -289,7 +290,22 @@ fn signals(r: &mut Roff) {
              each with posix_spawn from a few spawner threads (two per CPU, 2 to 16, at most \
              maxconn), which count toward RLIMIT_NPROC and a service's task limit like the \
              children do. A signal that arrives while spawns are in flight reaches their children \
-             once their pids are known; SIGQUIT and SIGABRT wait up to 1 second for them.",
+             once their pids are known; SIGQUIT and SIGABRT wait up to 1 second for them. A child \
+             is reaped only once its spawn is reported (or when none is in flight), so the child of \
+             a failed exec, which the C library reaps itself, is never taken from it. One \
+             connection is handled per round of the loop, so a flood of denied clients never \
+             delays signals and exits.",
+        )],
+    );
+    para(
+        r,
+        [roman(
+            "Each child has the connection on fds 0 and 1, the server's stderr on fd 2 and the \
+             descriptors the server's own parent passed on; it closes every descriptor the server \
+             opened before its exec (and before its PATH search), where the C library can \
+             (glibc 2.34 and later, FreeBSD 13.1 and later, illumos, Solaris; on macOS the spawn \
+             is one system call). A child stopped before its exec holds neither the listening \
+             socket nor another client's connection.",
         )],
     );
 }
@@ -326,7 +342,9 @@ fn extra_sections(name: &str) -> Roff {
     para(
         &mut r,
         [roman(
-            "A missing or invalid variable is named in the error message, and the server exits 100.",
+            "A missing or invalid variable is named in the error message, and the server exits 100. \
+             UID, GID and GIDLIST never reach a child. Options apply in the order given: -u, -g or \
+             -G after -U overrides its part, and -U after them overrides them.",
         )],
     );
 
@@ -429,13 +447,19 @@ fn extra_sections(name: &str) -> Roff {
     );
     diff(
         "-a perms",
-        "Sets the socket file's mode, whatever the umask (as in later s6 releases).",
+        "Sets the socket file's mode, whatever the umask.",
+    );
+    diff(
+        "PATH.lock",
+        "With -d, the fcntl write lock on PATH.lock that the C s6-ipcserver-socketbinder takes \
+         while it binds is held for as long as the server serves: a second server started on a \
+         live path exits 111 (Device or resource busy) instead of taking the first one's clients.",
     );
     diff(
         "Privileges",
         "With -g or -u and no -G, the supplementary groups become just the new primary gid, so no \
          group of root's survives. After a uid drop the server checks that setuid(0) fails, and \
-         dies if it does not.",
+         dies if it does not. A drop that changes nothing needs no privilege.",
     );
     diff(
         "-P",
@@ -491,8 +515,8 @@ fn extra_sections_d(name: &str) -> Roff {
         &mut r,
         "LISTEN_PID, LISTEN_FDS",
         "When LISTEN_PID is the server's own pid and LISTEN_FDS is 1, the server serves fd 3 \
-         (sd_listen_fds(3)) instead of its stdin. LISTEN_FDS above 1 is a fatal error: this \
-         program serves one socket.",
+         (sd_listen_fds(3)) instead of its stdin; unset or 0, it serves stdin. LISTEN_FDS above 1 \
+         is a fatal error: this program serves one socket.",
     );
     item(
         &mut r,
@@ -588,7 +612,8 @@ fn extra_sections_d(name: &str) -> Roff {
         "Stdin",
         "Anything but a listening Unix stream socket on stdin is refused with a message saying \
          what it is, exit 100. The socket is moved to a close-on-exec descriptor and stdin becomes \
-         /dev/null, so no child and no later exec inherits it.",
+         /dev/null, so no child and no later exec inherits it. Its file status flags are left as \
+         found: other holders of the socket share them.",
     );
     diff(
         "Processes",
