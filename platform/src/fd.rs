@@ -163,10 +163,51 @@ fn scan_limit() -> usize {
 /// returned bound, so that a child can close them all with one action
 /// before its exec (spawn.rs), and keep what the parent passed.
 ///
-/// The scan asks poll(2) about a chunk of numbers at a time, up to the
-/// soft `RLIMIT_NOFILE` (a descriptor above it, left by a parent that
-/// lowered the limit after opening it, is not seen).
+/// The cost is one copy of `/dev/null` per free number below the highest
+/// descriptor passed on: nothing for a parent that passes only 0 to 2.
 pub fn reserve_inherited() -> io::Result<OwnFrom> {
+    let highest = highest_open()?;
+    if (3..highest).any(|fd| !is_open(fd)) {
+        // One /dev/null, copied onto every free number in turn: each copy
+        // takes the lowest free number, until one lands above `highest`.
+        let null = open_dev_null()?;
+        loop {
+            // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned here
+            // (left open on purpose, or closed just below).
+            let fd = cvt(unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+            if fd > highest {
+                // SAFETY: `fd` was just made and is owned by nothing else.
+                unsafe { libc::close(fd) };
+                break;
+            }
+        }
+        if null.as_raw_fd() < highest {
+            // It took the first free number itself: it stays there.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(null);
+        }
+    }
+    Ok(OwnFrom(highest + 1))
+}
+
+/// The highest open descriptor above 2, or 2. Where `/proc/self/fd` lists
+/// the open descriptors (Linux, Android, illumos, Solaris), it is read:
+/// a few system calls. Elsewhere poll(2) is asked about each number in
+/// turn, a chunk at a time, up to the soft `RLIMIT_NOFILE` (a descriptor
+/// above it, left by a parent that lowered the limit after opening it, is
+/// not seen): some 0.3 ms for 20,000 numbers.
+fn highest_open() -> io::Result<RawFd> {
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        let listed: Vec<RawFd> = dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        // The directory's own descriptor was listed too, and is closed
+        // now: only what is still open counts.
+        return Ok(listed
+            .into_iter()
+            .filter(|&fd| fd > 2 && is_open(fd))
+            .max()
+            .unwrap_or(2));
+    }
     let limit = scan_limit();
     let mut highest: RawFd = 2;
     let mut fds = Vec::with_capacity(SCAN_CHUNK.min(limit));
@@ -187,12 +228,7 @@ pub fn reserve_inherited() -> io::Result<OwnFrom> {
         }
         start = end;
     }
-    for fd in 3..highest {
-        if !is_open(fd) {
-            placeholder_onto(fd)?;
-        }
-    }
-    Ok(OwnFrom(highest + 1))
+    Ok(highest)
 }
 
 /// Puts a close-on-exec `/dev/null` on `target`, closing whatever was
