@@ -406,3 +406,25 @@ impl Environ {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spawner that could not prepare answers each job with its error:
+    /// a system error keeps its number, so that it is printed in the C
+    /// library's words, with no " (os error N)" of Rust's.
+    #[test]
+    fn a_preparation_error_keeps_its_errno() {
+        let e = same_error(&io::Error::from_raw_os_error(libc::ENOMEM));
+        assert_eq!(e.raw_os_error(), Some(libc::ENOMEM));
+        let e = same_error(&io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no program given",
+        ));
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (io::ErrorKind::InvalidInput, "no program given")
+        );
+    }
+}
