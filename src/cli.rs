@@ -462,16 +462,17 @@ where
     // Options take effect in the order given, as getopt reads them: -U
     // sets all three from the environment, and a -u, -g or -G after it
     // overrides its part (-U -u 1000 runs as uid 1000; -u 1000 -U takes
-    // UID).
+    // UID). As in the C chain, an id of 0 means "not given": -U -u 0
+    // takes UID.
     let env_ids = m.get_flag("env-ids");
     if env_ids {
         let from_env = env_target(&env)?;
         let at = m.index_of("env-ids");
         let env_last = |name: &str| at > m.indices_of(name).and_then(|mut i| i.next_back());
-        if env_last("uid") {
+        if env_last("uid") || target.uid == 0 {
             target.uid = from_env.uid;
         }
-        if env_last("gid") {
+        if env_last("gid") || target.gid == 0 {
             target.gid = from_env.gid;
         }
         if env_last("gidlist") {

@@ -338,8 +338,8 @@ impl Server {
     fn reap(&mut self) {
         self.reap_waits = false;
         loop {
-            let pid = match children::next_exited() {
-                Ok(Some(pid)) => pid,
+            let (pid, stranger) = match children::next_exited() {
+                Ok(Some(exited)) => (exited.pid, exited.stranger),
                 Ok(None) => return,
                 Err(e) => {
                     self.log
@@ -347,14 +347,18 @@ impl Server {
                     return;
                 }
             };
-            if !self.table.may_reap(pid) {
+            if !stranger && !self.table.may_reap(pid) {
                 self.reap_waits = true;
                 return;
             }
             let ending = match children::reap(pid) {
                 Ok(Some(ending)) => ending,
-                // Seen as exited a moment ago: it cannot come back.
-                Ok(None) => continue,
+                // Seen as exited a moment ago; should the system disagree,
+                // try again after the next report or exit, not now.
+                Ok(None) => {
+                    self.reap_waits = true;
+                    return;
+                }
                 Err(e) => {
                     self.log
                         .warn(format_args!("unable to wait for child {pid}: {}", Os(&e)));
@@ -522,11 +526,11 @@ impl Server {
     fn settle_uid(&mut self, uid: libc::uid_t) {
         self.take_reports();
         self.reap();
-        if !self.table.await_uid(uid) {
+        let Some(round) = self.table.await_uid(uid) else {
             return;
-        }
+        };
         let deadline = Instant::now() + REPORT_WAIT;
-        while self.table.in_flight_for(uid) {
+        while self.table.awaiting(round) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;

@@ -52,8 +52,9 @@ pub struct Pending<T> {
     pub data: T,
     /// Signals that arrived meanwhile, owed to the child.
     pub owed: Owed,
-    /// A denial already waited for this spawn's report ([`ConnectionTable::await_uid`]).
-    pub awaited: bool,
+    /// The denial that waited for this spawn's report, if one did
+    /// ([`ConnectionTable::await_uid`]).
+    pub awaited: Option<u64>,
 }
 
 /// Signals owed to a child whose pid was not known when they came.
@@ -68,6 +69,8 @@ pub struct ConnectionTable<T> {
     next_token: u64,
     children: IdMap<libc::pid_t, libc::uid_t>,
     per_uid: IdMap<libc::uid_t, u32>,
+    /// The mark of the last `await_uid`.
+    await_round: u64,
 }
 
 impl<T: Copy> ConnectionTable<T> {
@@ -83,6 +86,7 @@ impl<T: Copy> ConnectionTable<T> {
             next_token: 0,
             children: IdMap::with_capacity_and_hasher(n, Default::default()),
             per_uid: IdMap::with_capacity_and_hasher(n, Default::default()),
+            await_round: 0,
         }
     }
 
@@ -107,7 +111,7 @@ impl<T: Copy> ConnectionTable<T> {
                 uid,
                 data,
                 owed: Owed::default(),
-                awaited: false,
+                awaited: None,
             },
         );
         *self.per_uid.entry(uid).or_insert(0) += 1;
@@ -163,28 +167,31 @@ impl<T: Copy> ConnectionTable<T> {
         self.children.keys().copied()
     }
 
-    /// Whether `uid` has spawns in flight that no denial has waited for
-    /// yet; marks them waited for. A client at its `-C` limit only
-    /// because of such a spawn, whose child may have exited already, is
-    /// worth a short wait for the report; a spawn that does not report in
-    /// that time (its child stopped before its exec) is not waited for
-    /// again. (At most one spawn per spawner is in flight: a short walk.)
-    pub fn await_uid(&mut self, uid: libc::uid_t) -> bool {
+    /// Marks the spawns in flight of `uid` that no denial has waited for
+    /// yet, and returns the mark (`None` if there were none). A client at
+    /// its `-C` limit only because of such a spawn, whose child may have
+    /// exited already, is worth a short wait for the report; a spawn that
+    /// does not report in that time (its child stopped before its exec)
+    /// is not waited for again. (At most one spawn per spawner is in
+    /// flight: a short walk.)
+    pub fn await_uid(&mut self, uid: libc::uid_t) -> Option<u64> {
+        self.await_round += 1;
+        let round = self.await_round;
         let mut any = false;
         for p in self
             .pending
             .values_mut()
-            .filter(|p| p.uid == uid && !p.awaited)
+            .filter(|p| p.uid == uid && p.awaited.is_none())
         {
-            p.awaited = true;
+            p.awaited = Some(round);
             any = true;
         }
-        any
+        any.then_some(round)
     }
 
-    /// Whether `uid` has spawns in flight.
-    pub fn in_flight_for(&self, uid: libc::uid_t) -> bool {
-        self.pending.values().any(|p| p.uid == uid)
+    /// Whether a spawn marked by `await_uid` as `round` is still in flight.
+    pub fn awaiting(&self, round: u64) -> bool {
+        self.pending.values().any(|p| p.awaited == Some(round))
     }
 
     /// Whether spawns are in flight.
@@ -292,15 +299,22 @@ mod tests {
     fn a_denial_waits_for_each_spawn_in_flight_once() {
         let mut t = ConnectionTable::with_capacity(4, 4);
         let a = t.begin(1000, ());
-        t.begin(2000, ());
-        assert!(t.await_uid(1000), "a's spawn: worth waiting for");
-        assert!(!t.await_uid(1000), "not twice");
-        assert!(t.in_flight_for(1000));
+        let other = t.begin(2000, ());
+        let first = t.await_uid(1000).expect("a's spawn: worth waiting for");
+        assert!(t.awaiting(first));
+        assert_eq!(t.await_uid(1000), None, "not twice");
         let b = t.begin(1000, ());
-        assert!(t.await_uid(1000), "a new spawn");
-        assert!(t.spawned(a, 10).is_some() && t.spawned(b, 11).is_some());
-        assert!(!t.in_flight_for(1000) && !t.await_uid(1000));
-        assert!(t.await_uid(2000), "another uid's is its own");
+        let second = t.await_uid(1000).expect("a new spawn");
+        assert!(t.spawned(b, 11).is_some());
+        assert!(
+            !t.awaiting(second),
+            "b reported: a, still stuck, is not waited for again"
+        );
+        assert!(t.awaiting(first));
+        assert!(t.spawned(a, 10).is_some());
+        assert!(!t.awaiting(first));
+        assert!(t.await_uid(2000).is_some(), "another uid's is its own");
+        assert!(t.abandon(other).is_some());
     }
 
     #[test]

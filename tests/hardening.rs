@@ -300,6 +300,7 @@ fn minus_u_keeps_its_variables_from_children_and_options_apply_in_order() {
         (&["-U"][..], "65534"),
         (&["-U", "-u", "1000"][..], "1000"),
         (&["-u", "1000", "-U"][..], "65534"),
+        (&["-U", "-u", "0"][..], "65534"),
     ] {
         let dir = TempDir::new();
         open_to_all(&dir);
@@ -406,6 +407,22 @@ fn a_second_server_on_a_live_path_is_refused() {
         dir,
     );
     assert_eq!(server.request(b""), b"free\n");
+}
+
+/// A symbolic link planted at PATH.lock (a socket directory others can
+/// write to, a server started as root) is never followed: the server
+/// refuses to start, and nothing is created where the link points.
+#[test]
+fn a_symlink_at_the_lock_path_is_not_followed() {
+    let dir = TempDir::new();
+    let target = dir.join("elsewhere");
+    std::os::unix::fs::symlink(&target, dir.join("sock.lock")).unwrap();
+    let path = dir.join("sock");
+    let (status, _, err) = common::run(&["-P", path.to_str().unwrap(), "true"]);
+    assert_eq!(status.code(), Some(111), "{err}");
+    assert!(err.contains(".lock file"), "{err}");
+    assert!(!target.exists(), "the lock was created through the link");
+    assert!(!path.exists(), "bound without the lock");
 }
 
 /// The `starting` line gives the path byte for byte, even where it is not

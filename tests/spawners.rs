@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -285,6 +286,59 @@ fn a_child_stopped_before_its_exec_holds_only_its_connection() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
     drop((client, others));
+}
+
+/// A child the server's process had before its exec (a run script's
+/// `daemon & exec s6-ipcserver ...`) exits while a spawn is stuck before
+/// its exec: the server reaps it, and goes on reaping its own children.
+/// With `-c 3` and one spawn stuck, two children left unreaped would stop
+/// the service.
+#[test]
+fn a_strangers_exit_during_a_stuck_spawn_stops_no_reaping() {
+    let test = "a_strangers_exit_during_a_stuck_spawn_stops_no_reaping";
+    if common::skip_unless_procfs(test)
+        || common::skip_unless(platform::host::SPAWNS_OVERLAP, test, NO_OVERLAP)
+        || common::skip_unless(
+            platform::children::STRANGERS_TOLD_APART,
+            test,
+            "this system does not tell a child of the loop's thread from a spawner's \
+             (platform::children::STRANGERS_TOLD_APART)",
+        )
+    {
+        return;
+    }
+    let dir = common::TempDir::new();
+    let path = dir.join("sock");
+    let mut cmd = Command::new("sh");
+    cmd.process_group(0)
+        .env("PATH", slow_path())
+        .args(["-c", "/bin/sleep 1 >/dev/null 2>&1 & exec \"$0\" \"$@\""])
+        .arg(common::bin())
+        .args(["-1", LOOKUP_OPTION, "-c", "3"])
+        .arg(&path)
+        .arg("cat");
+    let server = Server::spawn_ready(cmd, path, dir);
+    let stranger = thread_children(server.pid())
+        .into_iter()
+        .find(|&pid| exe(pid).is_some_and(|e| e.ends_with("sleep")))
+        .expect("the server's process has the sleep as a child");
+    let (_stuck_client, stuck) = stuck_spawn(&server, &[]);
+    eventually("the stranger to exit", || {
+        common::state(stranger).map_or(true, |s| s == 'Z')
+    });
+    for i in 0..6 {
+        let mut c = server.connect();
+        let line = format!("client {i}\n");
+        c.write_all(line.as_bytes()).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer)
+            .unwrap_or_else(|e| panic!("client {i} unanswered ({e}): reaping stopped"));
+        assert_eq!(answer, line, "client {i} after the stranger's exit");
+    }
+    eventually("the stranger reaped", || common::state(stranger).is_none());
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(stuck, libc::SIGKILL) };
 }
 
 #[test]

@@ -15,11 +15,63 @@ pub enum Ending {
     Signaled(i32),
 }
 
-/// The pid of a child that has exited and is not reaped yet, left as it
-/// is (`waitid` with `WNOWAIT`); `None` if there is none, or no child at
-/// all. Which child comes first, when several have exited, is the
-/// system's choice.
-pub fn next_exited() -> io::Result<Option<libc::pid_t>> {
+/// A child that has exited and is not reaped yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exited {
+    pub pid: libc::pid_t,
+    /// The system says it is not a child of another thread: when the
+    /// caller's thread starts no children (the event loop), it is one this
+    /// process had before its exec, which no C library waits for.
+    pub stranger: bool,
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(any(target_os = "linux", target_os = "android"))] {
+        /// Linux keeps a list of children per thread, and `__WNOTHREAD`
+        /// waits for the calling thread's only: the event loop starts no
+        /// child, so those are the children the process had before its
+        /// exec. They are looked for first, so that one of them never
+        /// hides a spawner's child (a look at every thread's children
+        /// begins with the caller's).
+        fn own_thread_exited() -> io::Result<Option<libc::pid_t>> {
+            peek(libc::__WNOTHREAD)
+        }
+
+        /// Whether [`Exited::stranger`] is ever set here.
+        pub const STRANGERS_TOLD_APART: bool = true;
+    } else {
+        /// Other systems do not tell children apart by thread: a stranger
+        /// that exits while a spawn is stuck before its exec waits for
+        /// that spawn to return, and so does every child behind it.
+        fn own_thread_exited() -> io::Result<Option<libc::pid_t>> {
+            Ok(None)
+        }
+
+        /// Whether [`Exited::stranger`] is ever set here.
+        pub const STRANGERS_TOLD_APART: bool = false;
+    }
+}
+
+/// A child that has exited and is not reaped yet, left as it is (`waitid`
+/// with `WNOWAIT`); `None` if there is none, or no child at all. Which
+/// child comes first, when several have exited, is the system's choice,
+/// but where the system can tell (Linux), a stranger comes first.
+pub fn next_exited() -> io::Result<Option<Exited>> {
+    if let Some(pid) = own_thread_exited()? {
+        return Ok(Some(Exited {
+            pid,
+            stranger: true,
+        }));
+    }
+    Ok(peek(0)?.map(|pid| Exited {
+        pid,
+        stranger: false,
+    }))
+}
+
+/// `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT | flags)`: the pid of an
+/// exited child, not reaped.
+fn peek(flags: libc::c_int) -> io::Result<Option<libc::pid_t>> {
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
     // SAFETY: `info` is writable storage for one siginfo_t, zeroed so
     // that si_pid reads 0 when no child is ready (POSIX).
@@ -28,7 +80,7 @@ pub fn next_exited() -> io::Result<Option<libc::pid_t>> {
             libc::P_ALL,
             0,
             info.as_mut_ptr(),
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT | flags,
         )
     };
     match cvt(ret) {

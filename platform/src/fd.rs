@@ -138,6 +138,12 @@ pub fn pipe_cloexec_nonblocking() -> io::Result<(OwnedFd, OwnedFd)> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OwnFrom(pub RawFd);
 
+/// The descriptors [`reserve_inherited`] leaves free under the soft
+/// `RLIMIT_NOFILE`, at least, for the server's own (the listening socket,
+/// the signal and wake-up descriptors, connections in flight, and room to
+/// accept).
+const HEADROOM: usize = 256;
+
 /// Descriptors scanned per poll(2) call by [`reserve_inherited`].
 const SCAN_CHUNK: usize = 1024;
 
@@ -157,17 +163,24 @@ fn scan_limit() -> usize {
 
 /// Called first thing, before the program opens anything: finds the
 /// descriptors the parent left open above 2 (children inherit those, as
-/// from the C server), and fills every free number below the highest of
-/// them with a close-on-exec `/dev/null`. From then on every descriptor
-/// the program opens, connections included, is numbered at or above the
-/// returned bound, so that a child can close them all with one action
-/// before its exec (spawn.rs), and keep what the parent passed.
+/// from the C server, except on Apple systems: spawn.rs), and fills every
+/// free number below the highest of them with a close-on-exec
+/// `/dev/null`. From then on every descriptor the program opens,
+/// connections included, is numbered at or above the returned bound, so
+/// that a child can close them all with one action before its exec
+/// (spawn.rs), and keep what the parent passed. Where that would leave
+/// fewer than 256 numbers under the soft `RLIMIT_NOFILE` (a parent that
+/// passed a descriptor close to it), nothing is filled.
 ///
 /// The cost is one copy of `/dev/null` per free number below the highest
 /// descriptor passed on: nothing for a parent that passes only 0 to 2.
 pub fn reserve_inherited() -> io::Result<OwnFrom> {
     let highest = highest_open()?;
-    if (3..highest).any(|fd| !is_open(fd)) {
+    // Placeholders must leave room under the descriptor limit for the
+    // server itself; without them, a descriptor of the server's that
+    // lands below `highest` is closed at the exec only (as before).
+    let room = (highest as usize).saturating_add(HEADROOM) <= scan_limit();
+    if room && (3..highest).any(|fd| !is_open(fd)) {
         // One /dev/null, copied onto every free number in turn: each copy
         // takes the lowest free number, until one lands above `highest`.
         let null = open_dev_null()?;

@@ -96,8 +96,8 @@ pub struct Bound {
 /// it replaces a socket (an fcntl lock on the whole file, which is
 /// created with mode 0600 if need be): a second server started on the
 /// same path then fails instead of silently taking over the first one's
-/// clients. The file is opened non-blocking, so that a FIFO put there
-/// cannot stall the server; it is never removed.
+/// clients. The file is opened non-blocking and never through a symbolic
+/// link, and must be a regular file; it is never removed.
 ///
 /// `None` where the directory does not exist: there is no socket to
 /// protect, and binding fails with the reason.
@@ -109,10 +109,18 @@ fn lock_path(path: &Path) -> Result<Option<OwnedFd>, BindError> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_NONBLOCK)
+        // Never through a symbolic link: the server may still be root, and
+        // the socket's directory writable by others.
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(&name)
     {
-        Ok(file) => file,
+        Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => file,
+        Ok(_) => {
+            return Err(BindError::Sys(
+                "use the .lock file of the socket",
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(BindError::Sys("create the .lock file of the socket", e)),
     };
@@ -232,7 +240,9 @@ impl std::fmt::Display for InheritError {
 /// inherit it. Its file status flags are left as they are: the copy shares
 /// them with every other holder of the socket (a descriptor holder, the
 /// service manager, the next server), so the server accepts only once
-/// poll(2) says a client waits, whether the socket blocks or not. `fd`
+/// poll(2) says a client waits. On a blocking socket that another process
+/// accepts from at the same time, that accept can still wait for the next
+/// client; a socket served by one process at a time cannot. `fd`
 /// itself is replaced by a placeholder if it is above 2; fds 0 to 2 are
 /// left for [`crate::fd::detach_stdio`] to fill.
 pub fn take_listener(fd: RawFd) -> Result<OwnedFd, InheritError> {
