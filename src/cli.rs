@@ -37,8 +37,9 @@ pub struct Serving {
     pub program: &'static str,
     /// For `-1`: what to write to stdout before closing it.
     pub notify: Option<Vec<u8>>,
-    /// For the `starting` line: the path bound, if this program bound it.
-    pub listening_on: Option<PathBuf>,
+    /// For the `starting` line: the path bound and the listen backlog, if
+    /// this program bound it.
+    pub listening_on: Option<(PathBuf, u32)>,
     /// Variables that never reach a child (beside those the server sets).
     pub unset: &'static [&'static str],
     pub verbosity: Verbosity,
@@ -75,7 +76,7 @@ impl Config {
         Serving {
             program: "s6-ipcserver",
             notify: self.notify.then_some(line),
-            listening_on: Some(self.path.clone()),
+            listening_on: Some((self.path.clone(), self.backlog)),
             unset: if self.env_ids {
                 &["UID", "GID", "GIDLIST"]
             } else {

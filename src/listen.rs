@@ -15,7 +15,8 @@ use crate::error::Error;
 
 /// s6-ipcserver: releases stdin and stdout, binds `cfg.path` (with `-d`,
 /// under the lock on `PATH.lock`, which the caller holds while it
-/// serves), and drops privileges, in that order.
+/// serves), and drops privileges, in that order. A socket bound before a
+/// failed drop is removed again.
 pub fn bind(cfg: &Config) -> Result<Bound, Error> {
     platform::fd::detach_stdio(cfg.notify)
         .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;
@@ -37,6 +38,9 @@ pub fn bind(cfg: &Config) -> Result<Bound, Error> {
         }
     })?;
     platform::privileges::drop_to(&cfg.target).map_err(|e| {
+        // Bound a moment ago, by this process: nothing else can be using
+        // it. Left behind, it would only refuse connections.
+        let _ = std::fs::remove_file(&cfg.path);
         let needs_root = e.source.raw_os_error() == Some(libc::EPERM)
             // SAFETY: geteuid cannot fail and has no memory effects.
             && unsafe { libc::geteuid() } != 0;
@@ -52,6 +56,11 @@ pub fn bind(cfg: &Config) -> Result<Bound, Error> {
     })?;
     Ok(bound)
 }
+
+/// What s6-ipcserverd needs, said when it is not there.
+pub const EXPECTED: &str = "s6-ipcserverd serves a listening Unix stream socket that \
+another program bound and passed on its stdin (s6-ipcserver-socketbinder, s6-fdholder-retrieve) \
+or as fd 3 (systemd); s6-ipcserver binds one itself";
 
 /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
 const LISTEN_FDS_START: i32 = 3;
@@ -69,7 +78,7 @@ where
     };
     let listener = socket::take_listener(fd).map_err(|e| match e {
         InheritError::Sys(what, source) => Error::sys(format!("{name}: {what}"), source),
-        other => Error::NotListening(format!("{name} {other}")),
+        other => Error::NotListening(format!("{name} {other}: {EXPECTED}")),
     })?;
     platform::fd::detach_stdio(notify)
         .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;

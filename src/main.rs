@@ -17,6 +17,12 @@ fn main() -> ExitCode {
             // The lock on PATH.lock (with -d) is held while serving.
             let bound = listen::bind(&cfg)?;
             let result = serve::run(cfg.serving(), bound.listener, own_from);
+            // A fatal error leaves no socket behind that refuses every
+            // client; under the lock (-d) no other server can have put its
+            // own there since. (SIGTERM leaves it, as the C server does.)
+            if result.is_err() && bound.lock.is_some() {
+                let _ = std::fs::remove_file(&cfg.path);
+            }
             drop(bound.lock);
             result
         }),

@@ -17,7 +17,7 @@ use platform::credentials::{self, Credentials};
 use platform::fd::OwnFrom;
 use platform::signals::Signals;
 use platform::socket::{self, PeerAddr, RemoteAddr};
-use platform::spawn::{EnvBlock, Environ, Job, Report, Slot, Spawner};
+use platform::spawn::{EnvBlock, Environ, Job, Report, Slot, Spawner, Unrunnable};
 
 use crate::cli::Serving;
 use crate::error::{Error, Os};
@@ -157,15 +157,33 @@ pub fn run(cfg: Serving, listener: OwnedFd, own_from: OwnFrom) -> Result<(), Err
         shortage_logged: false,
         reap_waits: false,
     };
+    // The limits in effect (-c and -C after clamping), and the path as it
+    // is, byte for byte.
+    let limits = format!(
+        "maxconn {}, localmaxconn {}",
+        server.cfg.maxconn, server.cfg.localmaxconn
+    );
     match &server.cfg.listening_on {
-        // The path as it is, byte for byte.
-        Some(path) => server.log.info_bytes(
-            "starting - listening on ",
+        Some((path, backlog)) => server.log.info_bytes(
+            &format!("starting - {limits}, backlog {backlog} - listening on "),
             path.as_os_str().as_encoded_bytes(),
         ),
-        None => server.log.info(format_args!("starting")),
+        None => server.log.info(format_args!("starting - {limits}")),
     }
     server.status();
+    // The C server finds out at the first client; the program may still
+    // appear later, so this is a warning.
+    let prog = &server.cfg.argv[0];
+    if let Err(why) = platform::spawn::check_program(prog, std::env::var_os("PATH").as_deref()) {
+        let why = match &why {
+            Unrunnable::NotInPath => "not found in PATH".to_string(),
+            Unrunnable::Path(e) => Os(e).to_string(),
+        };
+        server.log.warn(format_args!(
+            "{} cannot be run now: {why}; until it can, each client's connection is closed at once",
+            prog.to_string_lossy()
+        ));
+    }
     if let Some(line) = &server.cfg.notify {
         platform::fd::notify_and_close_stdout(line)
             .map_err(|e| Error::sys("unable to write the readiness line to stdout", e))?;

@@ -122,7 +122,7 @@ fn minus_v2_logs_each_connection_under_its_own_name() {
     assert_eq!(
         shapes,
         [
-            "s6-ipcserverd: info: starting".to_string(),
+            "s6-ipcserverd: info: starting - maxconn 40, localmaxconn 40".to_string(),
             "s6-ipcserverd: info: status: 0/40".to_string(),
             format!("s6-ipcserverd: info: allow {uid}:{gid} pid PID count 1/40"),
             "s6-ipcserverd: info: status: 1/40".to_string(),
@@ -291,7 +291,10 @@ fn anything_but_a_listening_unix_stream_socket_on_stdin_is_fatal() {
         assert_eq!(out.status.code(), Some(100), "{why}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
-            format!("s6-ipcserverd: fatal: {why}\n")
+            format!(
+                "s6-ipcserverd: fatal: {why}: {}\n",
+                s6_ipcserver::listen::EXPECTED
+            )
         );
     }
 }
@@ -334,7 +337,10 @@ fn socket_activation_with_two_descriptors_is_fatal() {
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "s6-ipcserverd: fatal: stdin is not a socket\n"
+        format!(
+            "s6-ipcserverd: fatal: stdin is not a socket: {}\n",
+            s6_ipcserver::listen::EXPECTED
+        )
     );
 }
 

@@ -55,6 +55,11 @@ fn localmaxconn_is_clamped_to_maxconn() {
         let allow = s.wait_log("allow ");
         assert!(allow.ends_with(" count 1/10"), "{allow}");
         let s = Server::start(&["-v", "-C", "0"], &["true"]);
+        let start = s.wait_log("starting");
+        assert!(
+            start.contains(" - maxconn 40, localmaxconn 1, backlog "),
+            "the start line gives the limits in effect: {start}"
+        );
         s.request(b"");
         let allow = s.wait_log("allow ");
         assert!(allow.ends_with(" count 1/1"), "0 becomes 1: {allow}");
@@ -70,7 +75,9 @@ fn verbose_start_lines_come_first() {
         lines[..2],
         [
             format!(
-                "s6-ipcserver: info: starting - listening on {}",
+                "s6-ipcserver: info: starting - maxconn 40, localmaxconn 40, backlog {} \
+                 - listening on {}",
+                libc::SOMAXCONN,
                 s.path.display()
             ),
             "s6-ipcserver: info: status: 0/40".to_string()
@@ -327,6 +334,10 @@ fn assert_drop_fails(runner: Runner, options: &[&str], step: &str, why: &str) {
             (Some(111), want.as_str()),
             "{verbosity:?} {options:?}"
         );
+        assert!(
+            !path.exists(),
+            "{verbosity:?} {options:?}: the socket bound before the failed drop is left behind"
+        );
     }
 }
 
@@ -430,4 +441,38 @@ fn the_backlog_reaches_listen() {
         .unwrap();
     let s = Server::start(&[], &["true"]);
     assert_eq!(backlog_of(&s.path), Some((libc::SOMAXCONN as u32).min(cap)));
+}
+
+/// A program that cannot run is found out at start-up, with the reason,
+/// and the server starts all the same (the program may appear later);
+/// one that can run gives no warning.
+#[test]
+fn a_program_that_cannot_run_is_warned_about_at_start() {
+    let dir = TempDir::new();
+    let plain = dir.join("plain");
+    std::fs::write(&plain, "not a program").unwrap();
+    let plain = plain.to_str().unwrap().to_string();
+    for (prog, why) in [
+        ("s6ipc-no-such-program", "not found in PATH".to_string()),
+        ("/nonexistent/s6ipc-prog", strerror(libc::ENOENT)),
+        (plain.as_str(), strerror(libc::EACCES)),
+    ] {
+        let s = Server::start(&["-P"], &[prog]);
+        let line = s.wait_log("cannot be run now");
+        assert_eq!(
+            line,
+            format!(
+                "s6-ipcserver: warning: {prog} cannot be run now: {why}; until it can, \
+                 each client's connection is closed at once"
+            )
+        );
+        assert_eq!(s.request(b""), b"", "{prog}: the client is closed at once");
+    }
+    let s = Server::start(&["-v", "-P"], &["true"]);
+    s.wait_log("status: 0/40");
+    assert!(
+        !s.lines().iter().any(|l| l.contains("cannot be run")),
+        "{:?}",
+        s.lines()
+    );
 }

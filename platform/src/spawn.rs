@@ -51,6 +51,59 @@ fn c_argv(argv: &[OsString]) -> io::Result<Vec<CString>> {
         .collect()
 }
 
+/// Why the program cannot be started now, found out as `posix_spawnp`
+/// would find it.
+#[derive(Debug)]
+pub enum Unrunnable {
+    /// A bare name that no directory of `PATH` holds as an executable file.
+    NotInPath,
+    /// A path (given, or the first found in `PATH`) that is not an
+    /// executable file: the system's reason.
+    Path(io::Error),
+}
+
+/// Checks that `prog` can be started now, by this process (its uid, after
+/// any drop of privileges), searching `path` (the server's `PATH`, or
+/// glibc's default `/bin:/usr/bin`) for a bare name. A check at start-up
+/// only: the program may appear or change later.
+pub fn check_program(prog: &OsStr, path: Option<&OsStr>) -> Result<(), Unrunnable> {
+    let bytes = prog.as_bytes();
+    if bytes.contains(&b'/') {
+        return executable(prog).map_err(Unrunnable::Path);
+    }
+    let path = path.map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
+    let mut denied = None;
+    for dir in path.split(|&c| c == b':') {
+        // An empty entry is the current directory.
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let mut candidate = dir.to_vec();
+        candidate.push(b'/');
+        candidate.extend_from_slice(bytes);
+        match executable(OsStr::from_bytes(&candidate)) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                denied.get_or_insert(e);
+            }
+            Err(_) => {}
+        }
+    }
+    // posix_spawnp reports EACCES when a file was found but not usable.
+    Err(denied.map_or(Unrunnable::NotInPath, Unrunnable::Path))
+}
+
+/// Whether `path` is a regular file this process may execute.
+fn executable(path: &OsStr) -> io::Result<()> {
+    let c =
+        CString::new(path.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated string that lives across the call.
+    crate::cvt(unsafe { libc::access(c.as_ptr(), libc::X_OK) })?;
+    if std::fs::metadata(path)?.is_file() {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EACCES))
+    }
+}
+
 /// A connection to start the program on, with its environment.
 pub struct Job {
     /// Chosen by the caller; comes back in the [`Report`].
