@@ -356,8 +356,8 @@ impl Server {
     fn reap(&mut self) {
         self.reap_waits = false;
         loop {
-            let (pid, stranger) = match children::next_exited() {
-                Ok(Some(exited)) => (exited.pid, exited.stranger),
+            let pid = match children::next_exited() {
+                Ok(Some(pid)) => pid,
                 Ok(None) => return,
                 Err(e) => {
                     self.log
@@ -365,7 +365,10 @@ impl Server {
                     return;
                 }
             };
-            if !stranger && !self.table.may_reap(pid) {
+            // A child the table does not know while spawns are in flight
+            // waits for their reports, unless the system says it is a
+            // stranger (platform::children::is_stranger).
+            if !self.table.may_reap(pid) && !children::is_stranger(pid).unwrap_or(false) {
                 self.reap_waits = true;
                 return;
             }

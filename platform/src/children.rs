@@ -15,29 +15,17 @@ pub enum Ending {
     Signaled(i32),
 }
 
-/// A child that has exited and is not reaped yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exited {
-    pub pid: libc::pid_t,
-    /// The system says it is not a child of another thread: when the
-    /// caller's thread starts no children (the event loop), it is one this
-    /// process had before its exec, which no C library waits for.
-    pub stranger: bool,
-}
-
 cfg_if::cfg_if! {
     if #[cfg(any(target_os = "linux", target_os = "android"))] {
         /// Linux keeps a list of children per thread, and `__WNOTHREAD`
         /// waits for the calling thread's only: the event loop starts no
         /// child, so those are the children the process had before its
-        /// exec. They are looked for first, so that one of them never
-        /// hides a spawner's child (a look at every thread's children
-        /// begins with the caller's).
+        /// exec.
         fn own_thread_exited() -> io::Result<Option<libc::pid_t>> {
             peek(libc::__WNOTHREAD)
         }
 
-        /// Whether [`Exited::stranger`] is ever set here.
+        /// Whether [`is_stranger`] can ever say yes here.
         pub const STRANGERS_TOLD_APART: bool = true;
     } else {
         /// Other systems do not tell children apart by thread: a stranger
@@ -47,26 +35,27 @@ cfg_if::cfg_if! {
             Ok(None)
         }
 
-        /// Whether [`Exited::stranger`] is ever set here.
+        /// Whether [`is_stranger`] can ever say yes here.
         pub const STRANGERS_TOLD_APART: bool = false;
     }
 }
 
-/// A child that has exited and is not reaped yet, left as it is (`waitid`
-/// with `WNOWAIT`); `None` if there is none, or no child at all. Which
-/// child comes first, when several have exited, is the system's choice,
-/// but where the system can tell (Linux), a stranger comes first.
-pub fn next_exited() -> io::Result<Option<Exited>> {
-    if let Some(pid) = own_thread_exited()? {
-        return Ok(Some(Exited {
-            pid,
-            stranger: true,
-        }));
-    }
-    Ok(peek(0)?.map(|pid| Exited {
-        pid,
-        stranger: false,
-    }))
+/// The pid of a child that has exited and is not reaped yet, left as it
+/// is (`waitid` with `WNOWAIT`); `None` if there is none, or no child at
+/// all. Which child comes first, when several have exited, is the
+/// system's choice.
+pub fn next_exited() -> io::Result<Option<libc::pid_t>> {
+    peek(0)
+}
+
+/// Whether the exited child `pid` is known to be the calling thread's own
+/// (Linux: that thread's exited child, as `__WNOTHREAD` finds it, is this
+/// one). Asked only of a child the caller cannot place otherwise, so that
+/// the common path costs no extra system call. A thread's own children are
+/// looked at first by a look over every thread's (Linux begins with the
+/// caller's), so a stranger that hides the others is always this one.
+pub fn is_stranger(pid: libc::pid_t) -> io::Result<bool> {
+    Ok(own_thread_exited()? == Some(pid))
 }
 
 /// `waitid(P_ALL, WEXITED | WNOHANG | WNOWAIT | flags)`: the pid of an
