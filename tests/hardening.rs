@@ -58,6 +58,7 @@ fn a_flood_of_denied_clients_delays_neither_sigterm_nor_other_uids() {
     let test = "a_flood_of_denied_clients_delays_neither_sigterm_nor_other_uids";
     if common::skip_unless_root(test)
         || common::skip_unless(LOOKUP, test, "needs a credentials lookup")
+        || common::skip_unless_tool(test, "s6-ipcclient")
     {
         return;
     }
@@ -115,18 +116,6 @@ fn a_flood_of_denied_clients_delays_neither_sigterm_nor_other_uids() {
     );
 }
 
-/// Sets the flag and joins the threads, even when the test panics.
-struct StopOnDrop(Arc<AtomicBool>, Vec<thread::JoinHandle<()>>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-        for t in self.1.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Under `-C 1`, a client that reconnects once its previous child has
 /// exited (a zombie, or gone) is served, 200 times in a row: the server
 /// reaps before it denies.
@@ -144,19 +133,7 @@ fn a_client_reconnecting_after_its_child_exited_is_served() {
     let server = Server::start(&[lookup, "-C", "1"], &["sh", "-c", "echo $$"]);
     // Every CPU busy, so that the server's threads are often descheduled
     // between a spawn and its report: the child may exit first.
-    let stop = Arc::new(AtomicBool::new(false));
-    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
-    let busy: Vec<_> = (0..cpus)
-        .map(|_| {
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
-    let _stop = StopOnDrop(stop, busy);
+    let _busy = common::busy_cpus();
     for round in 0..200 {
         let answer = server.request(b"");
         let text = String::from_utf8_lossy(&answer);
@@ -365,11 +342,7 @@ fn a_second_server_on_a_live_path_is_refused() {
     );
     assert_eq!(first.request(b""), b"first\n", "the first server serves on");
 
-    if Command::new("s6-ipcserver-socketbinder")
-        .arg("-h")
-        .output()
-        .is_ok()
-    {
+    if common::have("s6-ipcserver-socketbinder") {
         let out = Command::new("s6-ipcserver-socketbinder")
             .args(["-d"])
             .arg(&first.path)

@@ -18,7 +18,8 @@ use common::{env_get, eventually, parse_env0, Server, TempDir};
 
 /// `s6-ipcserver-socketbinder DIR/sock s6-ipcserverd -1 OPTIONS PROG...`:
 /// the C binder binds and listens, then execs ours with the socket on
-/// stdin.
+/// stdin. Without the C binder (no Debian s6 here), the test binds a
+/// listening socket itself and passes it on stdin, and says so once.
 fn start(options: &[&str], prog: &[&str]) -> Server {
     start_with(options, prog, |_| {})
 }
@@ -27,16 +28,29 @@ fn start(options: &[&str], prog: &[&str]) -> Server {
 fn start_with(options: &[&str], prog: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
     let dir = TempDir::new();
     let path = dir.join("sock");
-    let mut cmd = Command::new("s6-ipcserver-socketbinder");
-    cmd.arg(&path)
-        .arg(common::bin_d())
-        .arg("-1")
+    let binder = !common::skip_unless_tool(
+        "ipcserverd (behind the C binder; the tests bind the socket themselves)",
+        "s6-ipcserver-socketbinder",
+    );
+    let mut cmd = if binder {
+        let mut cmd = Command::new("s6-ipcserver-socketbinder");
+        cmd.arg(&path).arg(common::bin_d());
+        cmd
+    } else {
+        Command::new(common::bin_d())
+    };
+    cmd.arg("-1")
         .arg(LOOKUP_OPTION)
         .args(options)
         .args(prog)
         .process_group(0);
     adjust(&mut cmd);
-    Server::spawn_expecting(cmd, path, dir, b"\n")
+    if binder {
+        return Server::spawn_expecting(cmd, path, dir, b"\n");
+    }
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let stdin = Stdio::from(std::os::fd::OwnedFd::from(listener));
+    Server::spawn_on(cmd, stdin, path, dir, b"\n")
 }
 
 use std::os::unix::process::CommandExt;
@@ -344,14 +358,6 @@ fn socket_activation_with_two_descriptors_is_fatal() {
     );
 }
 
-fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Under `systemd-socket-activate -l PATH` (no systemd running): it binds,
 /// waits for the first client, then runs our server with the socket on
 /// fd 3 and LISTEN_PID/LISTEN_FDS set. The client is served, and neither
@@ -361,7 +367,7 @@ fn under_systemd_socket_activation_it_serves_fd_3() {
     let test = "under_systemd_socket_activation_it_serves_fd_3";
     if common::skip_unless_procfs(test)
         || common::skip_unless(
-            have("systemd-socket-activate"),
+            common::have("systemd-socket-activate"),
             test,
             "needs systemd-socket-activate (Debian's systemd package)",
         )
@@ -496,7 +502,7 @@ fn a_restart_through_s6_fdholder_loses_no_client() {
     if common::skip_unless_procfs(test)
         || common::skip_unless_root(test)
         || common::skip_unless(
-            have("s6-fdholder-daemon"),
+            common::have("s6-fdholder-daemon"),
             test,
             "needs s6-fdholder-daemon (Debian's s6)",
         )

@@ -110,16 +110,7 @@ fn failed_execs_in_a_crowded_pid_space_leak_no_count() {
     };
     // Busy CPUs stretch the moment between a failed exec's child exit and
     // the C library's waitpid for it.
-    let hogs: Vec<_> = (0..thread::available_parallelism().map_or(1, |n| n.get()))
-        .map(|_| {
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::hint::spin_loop();
-                }
-            })
-        })
-        .collect();
+    let busy = common::busy_cpus();
     let clients: Vec<_> = (0..24)
         .map(|_| {
             let stop = Arc::clone(&stop);
@@ -139,9 +130,7 @@ fn failed_execs_in_a_crowded_pid_space_leak_no_count() {
     stop.store(true, Ordering::Relaxed);
     let answered: u32 = clients.into_iter().map(|t| t.join().unwrap()).sum();
     flipper.join().unwrap();
-    for h in hogs {
-        h.join().unwrap();
-    }
+    drop(busy);
     assert!(answered > 0, "no client was answered");
 
     // Every child has ended or is about to: a lone client is the only

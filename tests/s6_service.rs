@@ -67,6 +67,9 @@ fn service_pid(dir: &Path) -> Option<i32> {
 
 #[test]
 fn s6_example_service_runs_under_s6_supervise() {
+    if common::skip_unless_tool("s6_example_service_runs_under_s6_supervise", "s6-supervise") {
+        return;
+    }
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let tmp = TempDir::new();
     let svc = tmp.join("whoami");

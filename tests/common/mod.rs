@@ -47,6 +47,27 @@ pub fn skip_unless(available: bool, test: &str, reason: &str) -> bool {
     !available
 }
 
+/// Whether `tool` is a command on PATH.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", "command -v \"$0\"", tool])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Returns true, after recording the skip, when the test runs `tool` (one
+/// of the C s6 programs, say) and it is not on PATH: `ci/deps` installs
+/// what the tests use.
+pub fn skip_unless_tool(test: &str, tool: &str) -> bool {
+    skip_unless(
+        have(tool),
+        test,
+        &format!("needs {tool} (ci/deps installs it)"),
+    )
+}
+
 /// A fresh directory, removed on drop.
 pub struct TempDir(PathBuf);
 
@@ -632,4 +653,37 @@ pub fn skip_unless_abstract_addresses(test: &str) -> bool {
         test,
         "needs abstract socket addresses (Linux)",
     )
+}
+
+/// Every CPU kept busy by a spinning thread until this is dropped (even by
+/// a test's panic): the server's threads are then often descheduled at the
+/// worst moment, which races need to show.
+pub struct BusyCpus {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+pub fn busy_cpus() -> BusyCpus {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (0..cpus)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    BusyCpus { stop, threads }
+}
+
+impl Drop for BusyCpus {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
