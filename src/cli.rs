@@ -193,10 +193,10 @@ pub fn command_d() -> Command {
 
 /// Splits `args` (without argv[0]) the way POSIX getopt does, and returns it
 /// re-written for clap: every option its own word, every option argument
-/// its own word, then `--`, then the operands untouched; and whether an
-/// unknown option character was met.
-fn getopt_normalize(cmd: &Command, args: &[OsString]) -> (Vec<OsString>, bool) {
-    let mut unknown = false;
+/// its own word, then `--`, then the operands untouched; and the first
+/// unknown option character met, if any.
+fn getopt_normalize(cmd: &Command, args: &[OsString]) -> (Vec<OsString>, Option<u8>) {
+    let mut unknown = None;
     let takes_value = |c: u8| {
         cmd.get_arguments().any(|a| {
             a.get_short() == Some(c as char) && matches!(a.get_action(), ArgAction::Append)
@@ -232,7 +232,7 @@ fn getopt_normalize(cmd: &Command, args: &[OsString]) -> (Vec<OsString>, bool) {
                     .any(|a| a.get_short() == Some(c as char))
             {
                 out.push(OsString::from("---"));
-                unknown = true;
+                unknown.get_or_insert(c);
                 break;
             }
             out.push(OsStr::from_bytes(&[b'-', c]).to_os_string());
@@ -269,16 +269,80 @@ fn matches(
 ) -> Result<Parsed<ArgMatches>, Error> {
     let mut words = vec![OsString::from(cmd.get_name().to_string())];
     let (normalized, unknown) = getopt_normalize(&cmd, args);
+    let operands = normalized
+        .iter()
+        .position(|w| w == "--")
+        .map_or(0, |at| normalized.len() - at - 1);
+    let takes_path = cmd.get_arguments().any(|a| a.get_id() == "path");
     words.extend(normalized);
+    let bad = |why: String| Err(Error::Usage { usage, why });
     match cmd.try_get_matches_from(words) {
-        Ok(_) if unknown => Err(Error::Usage(usage)),
-        Ok(m) => Ok(Parsed::Run(m)),
+        Ok(m) => match unknown {
+            Some(c) => bad(unknown_option(c)),
+            None => Ok(Parsed::Run(m)),
+        },
         Err(e) => match e.kind() {
             clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                 Ok(Parsed::Print(e.render().to_string()))
             }
-            _ => Err(Error::Usage(usage)),
+            _ if unknown.is_some() => bad(unknown_option(unknown.unwrap_or(b'?'))),
+            clap::error::ErrorKind::MissingRequiredArgument if takes_path && operands == 0 => {
+                bad("missing path and prog".into())
+            }
+            clap::error::ErrorKind::MissingRequiredArgument => bad("missing prog".into()),
+            clap::error::ErrorKind::UnknownArgument => {
+                bad("unknown option (only --help and --version are long options)".into())
+            }
+            // An option without its argument (last, or followed by a word
+            // starting with '-', which is not taken as one).
+            _ => match e.get(clap::error::ContextKind::InvalidArg) {
+                Some(clap::error::ContextValue::String(arg)) => bad(format!("{arg} needs a value")),
+                _ => bad("invalid command line".into()),
+            },
         },
+    }
+}
+
+fn unknown_option(c: u8) -> String {
+    if c.is_ascii_graphic() {
+        format!("-{} is not an option", c as char)
+    } else {
+        format!("byte {c:#04x} is not an option")
+    }
+}
+
+/// What is wrong with `value`, given to the option `name` (a clap id).
+fn bad_value(name: &str, value: &[u8]) -> String {
+    let v = String::from_utf8_lossy(value);
+    let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
+    match name {
+        "uid" | "gid" if !digits => format!(
+            "-{} takes a numeric {name}: use s6-envuidgid and -U for names",
+            &name[..1]
+        ),
+        "uid" | "gid" => format!(
+            "-{}: {v:?} is not a {name} (at most 4294967295)",
+            &name[..1]
+        ),
+        "perms" => format!("-a: {v:?} is not an octal mode from 0000 to 0777"),
+        "gidlist" => format!(
+            "-G: {v:?} is not a comma-separated list of decimal gids, at most NGROUPS_MAX ({})",
+            platform::privileges::ngroups_max()
+        ),
+        _ => {
+            let opt = match name {
+                "maxconn" => "-c",
+                "localmaxconn" => "-C",
+                "backlog" => "-b",
+                "verbosity" => "-v",
+                other => other,
+            };
+            if digits {
+                format!("{opt}: {v:?} is too large")
+            } else {
+                format!("{opt}: {v:?} is not a decimal number")
+            }
+        }
     }
 }
 
@@ -301,7 +365,10 @@ pub fn parse_d(args: &[OsString]) -> Result<Parsed<Serving>, Error> {
         Parsed::Print(text) => return Ok(Parsed::Print(text)),
     };
     serving_d(&m).map(Parsed::Run).map_err(|e| match e {
-        Error::Usage(_) => Error::Usage(USAGE_D),
+        Error::Usage { why, .. } => Error::Usage {
+            usage: USAGE_D,
+            why,
+        },
         e => e,
     })
 }
@@ -343,7 +410,10 @@ fn last_valid<T>(
 ) -> Result<Option<T>, Error> {
     let mut last = None;
     for v in m.get_many::<OsString>(name).into_iter().flatten() {
-        last = Some(check(v.as_bytes()).ok_or(Error::Usage(USAGE))?);
+        last = Some(check(v.as_bytes()).ok_or_else(|| Error::Usage {
+            usage: USAGE,
+            why: bad_value(name, v.as_bytes()),
+        })?);
     }
     Ok(last)
 }
@@ -415,13 +485,20 @@ where
 }
 
 fn prog_argv(m: &ArgMatches) -> Result<Vec<OsString>, Error> {
+    let bad = |why: &str| Error::Usage {
+        usage: USAGE,
+        why: why.to_string(),
+    };
     let argv: Vec<OsString> = m
         .get_many::<OsString>("prog")
-        .ok_or(Error::Usage(USAGE))?
+        .ok_or_else(|| bad("missing prog"))?
         .cloned()
         .collect();
-    if argv.is_empty() || argv.iter().any(|a| a.as_bytes().contains(&0)) {
-        return Err(Error::Usage(USAGE));
+    if argv.is_empty() {
+        return Err(bad("missing prog"));
+    }
+    if argv.iter().any(|a| a.as_bytes().contains(&0)) {
+        return Err(bad("an argument of prog contains a NUL byte"));
     }
     Ok(argv)
 }
@@ -442,9 +519,13 @@ fn config<E>(m: &ArgMatches, env: E) -> Result<Config, Error>
 where
     E: Fn(&str) -> Option<OsString>,
 {
-    let path = os(m, "path").ok_or(Error::Usage(USAGE))?;
+    let bad = |why: &str| Error::Usage {
+        usage: USAGE,
+        why: why.to_string(),
+    };
+    let path = os(m, "path").ok_or_else(|| bad("missing path and prog"))?;
     if path.is_empty() {
-        return Err(Error::Usage(USAGE));
+        return Err(bad("path is empty"));
     }
     let argv = prog_argv(m)?;
 

@@ -7,7 +7,8 @@ use std::io;
 #[derive(Debug)]
 pub enum Error {
     /// The command line is wrong: the program's usage line, exit 100.
-    Usage(&'static str),
+    /// A bad command line: what is wrong, then the usage line.
+    Usage { usage: &'static str, why: String },
     /// `-U` found a variable missing or invalid: exit 100.
     Env {
         name: &'static str,
@@ -33,9 +34,17 @@ impl Error {
         }
     }
 
+    /// The usage line to print after the message, for a usage error.
+    pub fn usage(&self) -> Option<&'static str> {
+        match self {
+            Error::Usage { usage, .. } => Some(usage),
+            _ => None,
+        }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Env { .. } | Error::NotListening(_) => 100,
+            Error::Usage { .. } | Error::Env { .. } | Error::NotListening(_) => 100,
             Error::Sys { .. } | Error::Refused(_) => 111,
             Error::Bug(_) => 101,
         }
@@ -45,7 +54,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Usage(usage) => write!(f, "usage: {usage}"),
+            // The usage line follows on a line of its own (log::fatal).
+            Error::Usage { why, .. } => f.write_str(why),
             Error::Env { name, problem } => {
                 write!(f, "fatal: environment variable {name} {problem}")
             }

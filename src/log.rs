@@ -58,7 +58,12 @@ impl Log {
     }
 }
 
-/// Prints a fatal error; used by each `main` whatever the verbosity.
-pub fn fatal(program: &str, msg: &dyn std::fmt::Display) {
-    let _ = std::io::stderr().write_all(format!("{program}: {msg}\n").as_bytes());
+/// Prints a fatal error, and for a usage error the usage line after it,
+/// in one write; used by each `main` whatever the verbosity.
+pub fn fatal(program: &str, e: &crate::error::Error) {
+    let mut text = format!("{program}: {e}\n");
+    if let Some(usage) = e.usage() {
+        text.push_str(&format!("{program}: usage: {usage}\n"));
+    }
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }

@@ -199,7 +199,7 @@ fn check_outcome(
     let reference = getopt_reference(args);
     match (&reference, &result) {
         (Getopt::Usage, r) => prop_assert!(
-            matches!(r, Err(Error::Usage(_))),
+            matches!(r, Err(Error::Usage { .. })),
             "getopt rejects {:?}; parse gave {:?}",
             args,
             r
@@ -208,7 +208,7 @@ fn check_outcome(
             prop_assert!(matches!(r, Ok(Parsed::Print(_))), "{:?}", r)
         }
         (Getopt::Print { bad_value: true }, r) => prop_assert!(
-            matches!(r, Ok(Parsed::Print(_)) | Err(Error::Usage(_))),
+            matches!(r, Ok(Parsed::Print(_)) | Err(Error::Usage { .. })),
             "{:?}",
             r
         ),
@@ -218,7 +218,7 @@ fn check_outcome(
             },
             r,
         ) => prop_assert!(
-            matches!(r, Err(Error::Usage(_))),
+            matches!(r, Err(Error::Usage { .. })),
             "a bad option argument in {:?}; parse gave {:?}",
             args,
             r
@@ -267,8 +267,10 @@ fn check_outcome(
             prop_assert_eq!(e.exit_code(), 100, "every rejection exits 100: {}", e);
             let text = e.to_string();
             match &e {
-                Error::Usage(_) => {
-                    prop_assert_eq!(text, format!("usage: {}", cli::USAGE));
+                Error::Usage { usage, why } => {
+                    prop_assert_eq!(*usage, cli::USAGE);
+                    prop_assert!(!why.is_empty(), "a usage error says what is wrong");
+                    prop_assert_eq!(&text, why);
                 }
                 Error::Env { name, .. } => {
                     prop_assert!(["UID", "GID", "GIDLIST"].contains(name));
@@ -376,7 +378,7 @@ fn getopt_findings_stay_fixed() {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let result = parse(&args, &env);
         assert!(
-            matches!(result, Err(Error::Usage(_))),
+            matches!(result, Err(Error::Usage { .. })),
             "{args:?} must be a usage error, got {result:?}"
         );
     }

@@ -28,7 +28,17 @@ fn assert_usage(args: &[&str]) {
         Some(100),
         "{args:?}: exit code; stderr {err:?}"
     );
-    assert_eq!(err, USAGE, "{args:?}: the exact usage line");
+    let (why, usage) = err
+        .split_once('\n')
+        .unwrap_or_else(|| panic!("{args:?}: two lines: {err:?}"));
+    assert_eq!(
+        usage, USAGE,
+        "{args:?}: the exact usage line, after the reason"
+    );
+    assert!(
+        why.starts_with("s6-ipcserver: ") && why.len() > "s6-ipcserver: ".len(),
+        "{args:?}: a line saying what is wrong first: {err:?}"
+    );
     assert_eq!(out, "", "{args:?}: nothing on stdout");
     assert!(
         !dir.join("sock").exists(),
@@ -280,4 +290,42 @@ fn the_later_flag_of_a_pair_wins() {
 fn repeated_options_take_the_last_value() {
     let server = Server::start(&["-v", "-P", "-c", "5", "-c", "6"], &["true"]);
     server.wait_log("s6-ipcserver: info: status: 0/6");
+}
+
+/// Before the usage line, one line says what is wrong.
+#[test]
+fn a_usage_error_says_what_is_wrong() {
+    let dir = TempDir::new();
+    let sock = dir.join("sock");
+    let sock = sock.to_str().unwrap();
+    for (args, why) in [
+        (
+            vec!["-c", "abc", sock, "true"],
+            "-c: \"abc\" is not a decimal number",
+        ),
+        (
+            vec!["-C", "99999999999", sock, "true"],
+            "-C: \"99999999999\" is too large",
+        ),
+        (
+            vec!["-u", "nobody", sock, "true"],
+            "-u takes a numeric uid: use s6-envuidgid and -U for names",
+        ),
+        (
+            vec!["-g", "staff", sock, "true"],
+            "-g takes a numeric gid: use s6-envuidgid and -U for names",
+        ),
+        (
+            vec!["-a", "0999", sock, "true"],
+            "-a: \"0999\" is not an octal mode from 0000 to 0777",
+        ),
+        (vec![sock], "missing prog"),
+        (vec![], "missing path and prog"),
+        (vec!["-x", sock, "true"], "-x is not an option"),
+        (vec!["", "true"], "path is empty"),
+    ] {
+        let (status, _, err) = run(&args);
+        assert_eq!(status.code(), Some(100), "{args:?}");
+        assert_eq!(err, format!("s6-ipcserver: {why}\n{USAGE}"), "{args:?}");
+    }
 }

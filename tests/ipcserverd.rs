@@ -318,8 +318,11 @@ fn usage_errors_name_the_program() {
     for args in [&[][..], &["-v", "x", "true"][..], &["-Z", "true"][..]] {
         let out = Command::new(common::bin_d()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(100), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let (why, usage) = err.split_once('\n').unwrap_or(("", ""));
+        assert!(why.starts_with("s6-ipcserverd: "), "{args:?}: {err:?}");
         assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
+            usage,
             format!("s6-ipcserverd: usage: {}\n", s6_ipcserver::cli::USAGE_D)
         );
     }
