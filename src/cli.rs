@@ -254,6 +254,30 @@ fn getopt_normalize(cmd: &Command, args: &[OsString]) -> (Vec<OsString>, Option<
     (out, unknown)
 }
 
+/// The name the program was invoked as (the last component of argv[0]),
+/// or `program` where there is none to use. Usage, help and version say
+/// it, so that `s6-ipcserver-rs --help` reads `s6-ipcserver-rs`; log
+/// lines keep `program`, which log parsers look for.
+pub fn invoked_name(argv0: Option<&OsStr>, program: &'static str) -> String {
+    argv0
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty() && !n.contains(char::is_whitespace))
+        .unwrap_or(program)
+        .to_string()
+}
+
+/// `text` (the version line, the help, or a usage line) with `program`
+/// named as `invoked` where it names the program: first in the version
+/// line and a usage line, after `Usage: ` in the help.
+pub fn as_invoked(text: &str, program: &str, invoked: &str) -> String {
+    let (from, to) = (format!("{program} "), format!("{invoked} "));
+    if let Some(rest) = text.strip_prefix(&from) {
+        return format!("{to}{rest}");
+    }
+    text.replacen(&format!("Usage: {from}"), &format!("Usage: {to}"), 1)
+}
+
 /// What parsing decided: run, or print something and exit 0.
 #[derive(Debug)]
 pub enum Parsed<T = Config> {

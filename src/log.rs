@@ -58,11 +58,13 @@ impl Log {
     }
 }
 
-/// Prints a fatal error, and for a usage error the usage line after it,
-/// in one write; used by each `main` whatever the verbosity.
-pub fn fatal(program: &str, e: &crate::error::Error) {
+/// Prints a fatal error, and for a usage error the usage line after it
+/// (naming the program as `invoked`), in one write; used by each `main`
+/// whatever the verbosity.
+pub fn fatal(program: &str, invoked: &str, e: &crate::error::Error) {
     let mut text = format!("{program}: {e}\n");
     if let Some(usage) = e.usage() {
+        let usage = crate::cli::as_invoked(usage, program, invoked);
         text.push_str(&format!("{program}: usage: {usage}\n"));
     }
     let _ = std::io::stderr().write_all(text.as_bytes());

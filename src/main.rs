@@ -7,9 +7,12 @@ use std::process::ExitCode;
 use s6_ipcserver::{cli, listen, log, serve};
 
 fn main() -> ExitCode {
-    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let mut args = std::env::args_os();
+    let invoked = cli::invoked_name(args.next().as_deref(), "s6-ipcserver");
+    let args: Vec<_> = args.collect();
     let result = match cli::parse(&args, |name| std::env::var_os(name)) {
         Ok(cli::Parsed::Print(text)) => {
+            let text = cli::as_invoked(&text, "s6-ipcserver", &invoked);
             let _ = std::io::stdout().write_all(text.as_bytes());
             return ExitCode::SUCCESS;
         }
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::fatal("s6-ipcserver", &e);
+            log::fatal("s6-ipcserver", &invoked, &e);
             // Exit codes are 100, 101 and 111 (error.rs).
             ExitCode::from(e.exit_code() as u8)
         }

@@ -329,3 +329,39 @@ fn a_usage_error_says_what_is_wrong() {
         assert_eq!(err, format!("s6-ipcserver: {why}\n{USAGE}"), "{args:?}");
     }
 }
+
+/// Usage, help and version name the program as it was invoked (the
+/// packages install it as s6-ipcserver-rs); log lines keep the name log
+/// parsers look for.
+#[test]
+fn usage_help_and_version_name_the_program_as_invoked() {
+    let dir = TempDir::new();
+    for (bin, program) in [
+        (common::bin(), "s6-ipcserver"),
+        (common::bin_d(), "s6-ipcserverd"),
+    ] {
+        let renamed = dir.join(format!("{program}-rs"));
+        std::os::unix::fs::symlink(bin, &renamed).unwrap();
+        let out = Command::new(&renamed).arg("--version").output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{program}-rs {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        let out = Command::new(&renamed).arg("--help").output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains(&format!("Usage: {program}-rs [ -1 ]")),
+            "{help}"
+        );
+        let out = Command::new(&renamed).arg("-Z").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(100));
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert_eq!(lines[0], format!("{program}: -Z is not an option"));
+        assert!(
+            lines[1].starts_with(&format!("{program}: usage: {program}-rs [ -1 ]")),
+            "the message keeps the log name; the usage line names the program as invoked: {err}"
+        );
+    }
+}

@@ -7,9 +7,12 @@ use std::process::ExitCode;
 use s6_ipcserver::{cli, listen, log, serve};
 
 fn main() -> ExitCode {
-    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let mut args = std::env::args_os();
+    let invoked = cli::invoked_name(args.next().as_deref(), "s6-ipcserverd");
+    let args: Vec<_> = args.collect();
     let result = match cli::parse_d(&args) {
         Ok(cli::Parsed::Print(text)) => {
+            let text = cli::as_invoked(&text, "s6-ipcserverd", &invoked);
             let _ = std::io::stdout().write_all(text.as_bytes());
             return ExitCode::SUCCESS;
         }
@@ -22,7 +25,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::fatal("s6-ipcserverd", &e);
+            log::fatal("s6-ipcserverd", &invoked, &e);
             // The exit codes are 100, 101 and 111 (error.rs).
             ExitCode::from(e.exit_code() as u8)
         }
