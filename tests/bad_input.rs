@@ -76,7 +76,7 @@ fn parse(args: &[OsString], env: &HashMap<&'static str, OsString>) -> Result<Par
     cli::parse(args, |name| env.get(name).cloned())
 }
 
-/// What SPEC 1 says about each `-U` variable, independently of the parser:
+/// What the README's Reference says about each `-U` variable, independently of the parser:
 /// the first bad one, in the order UID, GID, GIDLIST.
 fn first_bad_env_var(env: &HashMap<&'static str, OsString>) -> Option<&'static str> {
     let decimal_ok = |v: &OsStr| {
@@ -301,7 +301,7 @@ proptest! {
     }
 
     /// A valid command line with `-U`: the outcome is decided by the
-    /// environment alone, exactly as SPEC 1 says.
+    /// environment alone, exactly as the README's Reference says.
     #[test]
     fn env_ids_follow_the_spec(env in env_map(), lead in prop::sample::select(vec!["-U", "-vU", "-Uq", "-1U"])) {
         let args: Vec<OsString> = [lead, "/tmp/s", "prog", "-v"].iter().map(OsString::from).collect();

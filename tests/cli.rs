@@ -1,5 +1,6 @@
-//! SPEC 1: the command line, against the real binary. Every rejection is
-//! exit 100 with the exact usage line, and leaves nothing on disk.
+//! The command line (README, Reference), against the real binary. Every
+//! rejection is exit 100, a line saying what is wrong, then the exact usage
+//! line, and leaves nothing on disk.
 
 mod common;
 

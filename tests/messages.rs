@@ -1,4 +1,4 @@
-//! SPEC 5, seen from the binary: which messages each verbosity lets
+//! Messages (README, Reference), seen from the binary: which messages each verbosity lets
 //! through. `-q` keeps fatal errors only; `-Q` (the default) adds warnings
 //! and denials; `-v` adds every connection, exit and status line.
 

@@ -1,4 +1,4 @@
-//! SPEC 2.5, checked from the outside: for each combination of -u, -g, -G
+//! The drop of privileges (README, Reference), checked from the outside: for each combination of -u, -g, -G
 //! and -U, the real, effective and saved ids and the supplementary groups
 //! of the child (read by the child itself from /proc/self/status) and of the
 //! server are exactly what was asked. The server starts as root with

@@ -1,4 +1,4 @@
-//! SPEC 3: serving connections: the child's environment, descriptors and
+//! Serving connections (README, Reference): the child's environment, descriptors and
 //! signal state, the limits, denials, spawn failures, reaping and the
 //! verbose lines.
 
@@ -284,7 +284,7 @@ fn children_are_reaped() {
     });
 }
 
-/// SPEC 3, one child per connection: the server started with `options`
+/// One child per connection: the server started with `options`
 /// has no child while idle, exactly one per held client, each running the
 /// program, and none once they end.
 fn one_child_per_connection(options: &[&str]) {

@@ -1,4 +1,4 @@
-//! SPEC 4: what each signal does to the server and its children, and what
+//! Signals (README, Reference): what each signal does to the server and its children, and what
 //! it logs with -v. The socket file stays in place on exit.
 
 mod common;

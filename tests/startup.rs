@@ -1,4 +1,4 @@
-//! SPEC 2: start-up, in order: clamps, stdio, the socket, privileges,
+//! Start-up (README, Reference), in order: clamps, stdio, the socket, privileges,
 //! signals, the verbose start lines and the `-1` line.
 
 mod common;

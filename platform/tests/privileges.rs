@@ -80,7 +80,7 @@ fn check_drop(target: Target) {
         let want = match (&target.groups, target.is_noop()) {
             (_, true) => ROOTS_GROUPS.to_vec(),
             (Some(list), false) => expected_groups(list, gid),
-            // SPEC 2.5: no list given, so nothing of root's survives.
+            // No list given, so nothing of root's survives (README, Reference).
             (None, false) => vec![gid],
         };
         ensure!(

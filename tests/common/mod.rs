@@ -482,7 +482,7 @@ pub fn state(pid: i32) -> Option<char> {
 
 /// Every child of `ppid`, running or zombie, that is alive at one moment.
 /// A server's children are its connections' programs and nothing else
-/// (SPEC 3, one child per connection), so this counts them.
+/// (one child per connection), so this counts them.
 pub fn children_of(ppid: i32) -> Vec<i32> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {

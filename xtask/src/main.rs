@@ -154,7 +154,7 @@ type Section<'a> = dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a;
 /// clap definition. SYNOPSIS is the definition's own usage line, because
 /// clap_mangen ignores `override_usage` and cannot show `-q | -Q | -v` or
 /// option values. The sections clap has no field for are written here,
-/// from SPEC.md.
+/// saying what the README's Reference says.
 fn man_page(program: Program, name: &str) -> Vec<u8> {
     let man = clap_mangen::Man::new(documented_command(program, name))
         .title(name.to_uppercase())
@@ -392,7 +392,9 @@ fn extra_sections(name: &str) -> Roff {
         &mut r,
         [roman(
             "Bind a socket in /run as root, then serve as the unprivileged account nobody, \
-             at most 10 clients at once and 2 per uid, the socket writable by its group only:",
+             at most 10 clients at once and 2 per uid. The socket is bound before the drop, so it \
+             belongs to root and root's group: with mode 0660 only they may connect (0666 lets \
+             everyone, and the program can tell them apart by IPCREMOTEEUID):",
         )],
     );
     example(
@@ -486,18 +488,26 @@ fn extra_sections(name: &str) -> Roff {
          --help and --version are accepted before path.",
     );
 
-    r.control("SH", ["SEE ALSO"]);
-    r.text([
-        italic("s6-ipcclient"),
-        roman("(1), "),
-        italic("s6-envuidgid"),
-        roman("(1), "),
-        italic("s6-supervise"),
-        roman("(8), "),
-        italic("unix"),
-        roman("(7)"),
-    ]);
+    let serving_half = name.replacen(PROGRAM, Program::Serving.base(), 1);
+    see_also(&mut r, &serving_half);
     r
+}
+
+/// SEE ALSO: the other program of this package under its installed name,
+/// unix(7), and where the C s6 programs both work with are documented
+/// (Debian's s6 installs no man pages for them).
+fn see_also(r: &mut Roff, sibling: &str) {
+    r.control("SH", ["SEE ALSO"]);
+    r.text([italic(sibling), roman("(1), "), italic("unix"), roman("(7).")]);
+    para(
+        r,
+        [roman(
+            "The C s6 programs these work with (s6-ipcclient, s6-envuidgid, s6-applyuidgid, \
+             s6-ipcserver-socketbinder, s6-supervise, s6-fdholder-daemon) are documented at \
+             https://skarnet.org/software/s6/; systemd's socket activation in sd_listen_fds(3), \
+             where systemd is installed.",
+        )],
+    );
 }
 
 /// The sections of s6-ipcserverd's page that clap has no field for.
@@ -626,19 +636,8 @@ fn extra_sections_d(name: &str) -> Roff {
          and goes on serving.",
     );
 
-    r.control("SH", ["SEE ALSO"]);
-    r.text([
-        italic("s6-ipcserver"),
-        roman("(1), "),
-        italic("s6-ipcserver-socketbinder"),
-        roman("(1), "),
-        italic("s6-fdholder-daemon"),
-        roman("(8), "),
-        italic("sd_listen_fds"),
-        roman("(3), "),
-        italic("unix"),
-        roman("(7)"),
-    ]);
+    let binding_half = name.replacen(Program::Serving.base(), PROGRAM, 1);
+    see_also(&mut r, &binding_half);
     r
 }
 
