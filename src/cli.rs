@@ -106,6 +106,8 @@ fn value(name: &'static str, short: char, value_name: &'static str, help: &'stat
         // they meet it, so `-c x -c 1` is an error, not `-c 1`.
         .action(ArgAction::Append)
         .value_parser(clap::value_parser!(OsString))
+        // Numbers and modes: completions offer no file names for them.
+        .value_hint(clap::ValueHint::Other)
         .help(help)
 }
 
@@ -146,6 +148,7 @@ pub fn command() -> Command {
             Arg::new("path")
                 .value_name("PATH")
                 .value_parser(clap::value_parser!(OsString))
+                .value_hint(clap::ValueHint::FilePath)
                 .required(true)
                 .help("The socket to bind"),
         )
@@ -160,6 +163,8 @@ fn prog() -> Arg {
         .required(true)
         .trailing_var_arg(true)
         .allow_hyphen_values(true)
+        // Completions offer command names, then that command's arguments.
+        .value_hint(clap::ValueHint::CommandWithArguments)
         .help("The program, and its arguments, to run for each connection")
 }
 

@@ -498,7 +498,12 @@ fn extra_sections(name: &str) -> Roff {
 /// (Debian's s6 installs no man pages for them).
 fn see_also(r: &mut Roff, sibling: &str) {
     r.control("SH", ["SEE ALSO"]);
-    r.text([italic(sibling), roman("(1), "), italic("unix"), roman("(7).")]);
+    r.text([
+        italic(sibling),
+        roman("(1), "),
+        italic("unix"),
+        roman("(7)."),
+    ]);
     para(
         r,
         [roman(
