@@ -65,3 +65,45 @@ if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERS
 else
     complete -F _s6__ipcserverd__rs -o bashdefault -o default s6-ipcserverd-rs
 fi
+
+# Added by xtask: getopt's end of options, then prog as a command.
+_s6__ipcserverd__rs_getopt() {
+    local i=1 operands=0 opts_done=0 w cur="${COMP_WORDS[COMP_CWORD]}"
+    while [ "$i" -lt "$COMP_CWORD" ]; do
+        w="${COMP_WORDS[i]}"
+        if [ "$opts_done" -eq 0 ] && [ "$w" = "--" ]; then
+            opts_done=1
+        elif [ "$opts_done" -eq 0 ] && [ "${#w}" -gt 1 ] && [ "${w#-}" != "$w" ]; then
+            # A cluster whose last option takes the next word as its value.
+            case "${w#-}" in
+            *[vcC]*)
+                local rest="${w#-}"
+                rest="${rest#*[vcC]}"
+                [ -z "$rest" ] && i=$((i + 1))
+                ;;
+            esac
+        else
+            opts_done=1
+            operands=$((operands + 1))
+            if [ "$operands" -gt 0 ]; then
+                # prog is word i: complete it and its arguments as a command.
+                if declare -F _command_offset >/dev/null; then
+                    _command_offset "$i"
+                else
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                fi
+                return 0
+            fi
+        fi
+        i=$((i + 1))
+    done
+    # The cursor is on prog itself (not on an option's value, not on an
+    # option): command names.
+    if [ "$i" -eq "$COMP_CWORD" ] && [ "$operands" -eq 0 ] &&
+        { [ "$opts_done" -eq 1 ] || [ "${cur#-}" = "$cur" ]; }; then
+        COMPREPLY=($(compgen -c -- "$cur"))
+        return 0
+    fi
+    _s6__ipcserverd__rs "$@"
+}
+complete -F _s6__ipcserverd__rs_getopt -o bashdefault -o default s6-ipcserverd-rs

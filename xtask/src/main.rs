@@ -142,9 +142,76 @@ pub fn generate(program: Program, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
             name,
             &mut buf,
         );
+        if shell == Shell::Bash {
+            buf.extend_from_slice(bash_getopt(program, name).as_bytes());
+        }
         files.push((Path::new("completions").join(file), buf));
     }
     files
+}
+
+/// clap's bash completion knows nothing of getopt's end of options: after
+/// `path` it offered options where a program belongs, and never a command.
+/// This wrapper walks the words as getopt does; once the operands before
+/// `prog` are behind the cursor it completes `prog` as a command name and
+/// its arguments as that command's (bash-completion's `_command_offset`,
+/// else files), and leaves everything else to clap's function.
+fn bash_getopt(program: Program, name: &str) -> String {
+    let cmd = documented_command(program, name);
+    let with_value: String = cmd
+        .get_arguments()
+        .filter(|a| matches!(a.get_action(), clap::ArgAction::Append))
+        .filter_map(|a| a.get_short())
+        .collect();
+    // Operands before prog: path for s6-ipcserver, none for s6-ipcserverd.
+    let before_prog = usize::from(cmd.get_arguments().any(|a| a.get_id() == "path"));
+    let clap_fn = format!("_{}", name.replace('-', "__"));
+    let wrapper = format!("{clap_fn}_getopt");
+    format!(
+        r#"
+# Added by xtask: getopt's end of options, then prog as a command.
+{wrapper}() {{
+    local i=1 operands=0 opts_done=0 w cur="${{COMP_WORDS[COMP_CWORD]}}"
+    while [ "$i" -lt "$COMP_CWORD" ]; do
+        w="${{COMP_WORDS[i]}}"
+        if [ "$opts_done" -eq 0 ] && [ "$w" = "--" ]; then
+            opts_done=1
+        elif [ "$opts_done" -eq 0 ] && [ "${{#w}}" -gt 1 ] && [ "${{w#-}}" != "$w" ]; then
+            # A cluster whose last option takes the next word as its value.
+            case "${{w#-}}" in
+            *[{with_value}]*)
+                local rest="${{w#-}}"
+                rest="${{rest#*[{with_value}]}}"
+                [ -z "$rest" ] && i=$((i + 1))
+                ;;
+            esac
+        else
+            opts_done=1
+            operands=$((operands + 1))
+            if [ "$operands" -gt {before_prog} ]; then
+                # prog is word i: complete it and its arguments as a command.
+                if declare -F _command_offset >/dev/null; then
+                    _command_offset "$i"
+                else
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                fi
+                return 0
+            fi
+        fi
+        i=$((i + 1))
+    done
+    # The cursor is on prog itself (not on an option's value, not on an
+    # option): command names.
+    if [ "$i" -eq "$COMP_CWORD" ] && [ "$operands" -eq {before_prog} ] &&
+        {{ [ "$opts_done" -eq 1 ] || [ "${{cur#-}}" = "$cur" ]; }}; then
+        COMPREPLY=($(compgen -c -- "$cur"))
+        return 0
+    fi
+    {clap_fn} "$@"
+}}
+complete -F {wrapper} -o bashdefault -o default {name}
+"#
+    )
 }
 
 /// Writes one section of the man page.
@@ -649,6 +716,60 @@ fn extra_sections_d(name: &str) -> Roff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the bash completion offers with the cursor on the last word
+    /// of `line` (bash run for real; no bash-completion loaded, so a
+    /// command's arguments are files).
+    fn bash_complete(program: Program, line: &[&str]) -> Vec<String> {
+        let name = format!("{}-rs", program.base());
+        let script = generate(program, &name)
+            .into_iter()
+            .find(|(p, _)| p.ends_with(format!("{name}.bash")))
+            .map(|(_, b)| String::from_utf8(b).unwrap())
+            .unwrap();
+        let words: Vec<String> = std::iter::once(name.clone())
+            .chain(line.iter().map(|w| format!("{w:?}")))
+            .collect();
+        let test = format!(
+            "{script}\nCOMP_WORDS=({})\nCOMP_CWORD={}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n\
+             _{}_getopt {name} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            words.join(" "),
+            line.len(),
+            name.replace('-', "__"),
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &test])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn bash_completes_prog_as_a_command_after_the_operands() {
+        let server = Program::ALL[0];
+        assert_eq!(server.base(), PROGRAM);
+        // After path: a command name, not our options.
+        let got = bash_complete(server, &["-c", "10", "/tmp/s", "tru"]);
+        assert!(got.iter().any(|c| c == "true"), "{got:?}");
+        assert!(!got.iter().any(|c| c.starts_with('-')), "{got:?}");
+        // prog's own options are its business: none of ours.
+        let got = bash_complete(server, &["/tmp/s", "sh", "-"]);
+        assert!(!got.iter().any(|c| c == "-1" || c == "-c"), "{got:?}");
+        // Before path: our options.
+        let got = bash_complete(server, &["-"]);
+        assert!(got.iter().any(|c| c == "-c"), "{got:?}");
+        // A number is not a file name.
+        let got = bash_complete(server, &["-c", ""]);
+        assert_eq!(got, [""], "{got:?}");
+        // s6-ipcserverd has no path: prog comes first.
+        let got = bash_complete(Program::Serving, &["-v", "2", "tru"]);
+        assert!(got.iter().any(|c| c == "true"), "{got:?}");
+    }
 
     /// The suffix of the names the packages install the programs under
     /// (see ci/gen-docs).
