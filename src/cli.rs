@@ -305,21 +305,21 @@ fn matches(
     let takes_path = cmd.get_arguments().any(|a| a.get_id() == "path");
     words.extend(normalized);
     let bad = |why: String| Err(Error::Usage { usage, why });
-    match cmd.try_get_matches_from(words) {
-        Ok(m) => match unknown {
-            Some(c) => bad(unknown_option(c)),
-            None => Ok(Parsed::Run(m)),
-        },
-        Err(e) => match e.kind() {
-            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                Ok(Parsed::Print(e.render().to_string()))
-            }
-            _ if unknown.is_some() => bad(unknown_option(unknown.unwrap_or(b'?'))),
-            clap::error::ErrorKind::MissingRequiredArgument if takes_path && operands == 0 => {
+    use clap::error::ErrorKind;
+    // --help and --version print whatever else the line holds; otherwise
+    // the first unknown option character is what is wrong.
+    match (cmd.try_get_matches_from(words), unknown) {
+        (Err(e), _) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            Ok(Parsed::Print(e.render().to_string()))
+        }
+        (_, Some(c)) => bad(unknown_option(c)),
+        (Ok(m), None) => Ok(Parsed::Run(m)),
+        (Err(e), None) => match e.kind() {
+            ErrorKind::MissingRequiredArgument if takes_path && operands == 0 => {
                 bad("missing path and prog".into())
             }
-            clap::error::ErrorKind::MissingRequiredArgument => bad("missing prog".into()),
-            clap::error::ErrorKind::UnknownArgument => {
+            ErrorKind::MissingRequiredArgument => bad("missing prog".into()),
+            ErrorKind::UnknownArgument => {
                 bad("unknown option (only --help and --version are long options)".into())
             }
             // An option without its argument (last, or followed by a word

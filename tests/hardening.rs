@@ -54,17 +54,9 @@ fn flood(path: &Path, stop: &Arc<AtomicBool>, clients: usize) -> Vec<thread::Joi
 /// accepts (s6-ipcclient exits 111 when it cannot connect). A connection
 /// that is accepted and closed unanswered (a denial) is not retried.
 fn request_as_nobody_through_the_flood(server: &Server) -> Vec<u8> {
-    use std::os::unix::process::CommandExt;
     let deadline = Instant::now() + common::TIMEOUT;
     loop {
-        let out = Command::new("timeout")
-            .args(["10", "s6-ipcclient"])
-            .arg(&server.path)
-            .args(["sh", "-c", "echo >&7; cat <&6"])
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .expect("run s6-ipcclient (Debian package s6)");
+        let out = common::ipcclient_as_nobody(server);
         if out.status.code() != Some(111) || Instant::now() > deadline {
             return out.stdout;
         }

@@ -421,20 +421,25 @@ pub fn env_get<'a>(env: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]
 /// Runs `s6-ipcclient` as uid/gid 65534 against the server; returns what
 /// the server's child wrote. The directory is opened to others first.
 pub fn request_as_nobody(server: &Server) -> Vec<u8> {
+    ipcclient_as_nobody(server).stdout
+}
+
+/// [`request_as_nobody`], with s6-ipcclient's exit status (111: it could
+/// not connect) and stderr.
+pub fn ipcclient_as_nobody(server: &Server) -> std::process::Output {
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     std::fs::set_permissions(server.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     // s6-ipcclient's client cannot half-close (fds 6 and 7 are one socket):
     // it sends a line, which the server's child may wait for.
-    let out = Command::new("timeout")
+    Command::new("timeout")
         .args(["10", "s6-ipcclient"])
         .arg(&server.path)
         .args(["sh", "-c", "echo >&7; cat <&6"])
         .uid(65534)
         .gid(65534)
         .output()
-        .expect("run s6-ipcclient (Debian package s6)");
-    out.stdout
+        .expect("run s6-ipcclient (Debian package s6)")
 }
 
 /// Polls `cond` every few milliseconds until it holds (true) or
