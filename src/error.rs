@@ -9,11 +9,15 @@ pub enum Error {
     /// The command line is wrong: the program's usage line, exit 100.
     /// A bad command line: what is wrong, then the usage line.
     Usage { usage: &'static str, why: String },
-    /// `-U` found a variable missing or invalid: exit 100.
-    Env {
-        name: &'static str,
-        problem: &'static str,
-    },
+    /// A variable the program reads is missing or invalid (`-U`'s UID,
+    /// `${PROTO}REMOTEEUID`...): exit 100.
+    Env { name: String, problem: &'static str },
+    /// The client is refused (s6-ipcserver-access, s6-connlimit): exit 1,
+    /// with the reason if the program says one at its verbosity.
+    Denied(Option<String>),
+    /// The exec of `prog` failed: exit 127 if it was not found, 126
+    /// otherwise, as a shell does.
+    Exec { prog: String, source: io::Error },
     /// A system call failed: exit 111. `what` says what was being done.
     Sys { what: String, source: io::Error },
     /// s6-ipcserverd was given no listening Unix stream socket to serve:
@@ -22,16 +26,31 @@ pub enum Error {
     /// A refusal that is not a system call failing (a non-socket at path,
     /// a path too long): exit 111, like the bind it stands for.
     Refused(String),
+    /// The access rules could not be read, or are wrong: exit 111, or 100
+    /// for a rule the C compiler refuses as too big.
+    Rules(crate::rules::RulesError),
     /// An internal inconsistency: exit 101.
     Bug(&'static str),
 }
 
 impl Error {
+    pub fn env(name: impl Into<String>, problem: &'static str) -> Error {
+        Error::Env {
+            name: name.into(),
+            problem,
+        }
+    }
+
     pub fn sys(what: impl Into<String>, source: io::Error) -> Error {
         Error::Sys {
             what: what.into(),
             source,
         }
+    }
+
+    /// Whether there is a message to print (a denial may have none).
+    pub fn says_something(&self) -> bool {
+        !matches!(self, Error::Denied(None))
     }
 
     /// The usage line to print after the message, for a usage error.
@@ -42,10 +61,14 @@ impl Error {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Denied(_) => 1,
             Error::Usage { .. } | Error::Env { .. } | Error::NotListening(_) => 100,
-            Error::Sys { .. } | Error::Refused(_) => 111,
+            Error::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
+            Error::Exec { .. } => 126,
+            Error::Rules(crate::rules::RulesError::EnvTooBig { .. }) => 100,
+            Error::Sys { .. } | Error::Refused(_) | Error::Rules(_) => 111,
             Error::Bug(_) => 101,
         }
     }
@@ -60,6 +83,12 @@ impl fmt::Display for Error {
                 write!(f, "fatal: environment variable {name} {problem}")
             }
             Error::Sys { what, source } => write!(f, "fatal: {what}: {}", Os(source)),
+            Error::Exec { prog, source } => {
+                write!(f, "fatal: unable to exec {prog}: {}", Os(source))
+            }
+            Error::Denied(Some(why)) => write!(f, "fatal: {why}"),
+            Error::Rules(e) => write!(f, "fatal: {e}"),
+            Error::Denied(None) => Ok(()),
             Error::Refused(why) | Error::NotListening(why) => write!(f, "fatal: {why}"),
             Error::Bug(what) => write!(f, "fatal: internal error: {what}"),
         }

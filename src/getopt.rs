@@ -1,104 +1,27 @@
-//! The command lines of both programs: their clap definitions (also the
-//! source of the man pages and the completions), a POSIX getopt front end,
-//! and the checks that turn words into a [`Config`] (s6-ipcserver) or a
-//! [`Serving`] (s6-ipcserverd) before anything is touched.
+//! The command-line front end every program shares: clap definitions read
+//! the POSIX getopt way (options end at the first operand, clustered
+//! flags, attached values), the usage errors, `--help` and `--version`
+//! under the name the program was invoked as, and the checks of option
+//! values. Each program's own options are in `programs/`.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::error::Error;
+use crate::numbers::decimal;
 
-pub const USAGE: &str = "s6-ipcserver [ -1 ] [ -q | -Q | -v ] [ -d | -D ] [ -P | -p ] [ -a perms ] \
-[ -c maxconn ] [ -C localmaxconn ] [ -b backlog ] [ -G gidlist ] [ -g gid ] [ -u uid ] [ -U ] path prog...";
-
-pub const USAGE_D: &str = "s6-ipcserverd [ -1 ] [ -v verbosity ] [ -P | -p ] [ -c maxconn ] \
-[ -C localmaxconn ] prog...";
-
-/// The C program's defaults and limits.
-pub const DEFAULT_MAXCONN: u32 = 40;
-pub const DEFAULT_LOCALMAXCONN: u32 = 40;
-pub const MAXCONN_LIMIT: u32 = 1000;
-pub const DEFAULT_PERMS: u32 = 0o777;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-}
-
-/// What serving needs, whichever program serves: validated and clamped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Serving {
-    /// The name messages start with.
-    pub program: &'static str,
-    /// For `-1`: what to write to stdout before closing it.
-    pub notify: Option<Vec<u8>>,
-    /// For the `starting` line: the path bound and the listen backlog, if
-    /// this program bound it.
-    pub listening_on: Option<(PathBuf, u32)>,
-    /// Variables that never reach a child (beside those the server sets).
-    pub unset: &'static [&'static str],
-    pub verbosity: Verbosity,
-    pub lookup: bool,
-    pub maxconn: u32,
-    pub localmaxconn: u32,
-    pub argv: Vec<OsString>,
-}
-
-/// Everything s6-ipcserver needs, validated and clamped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub notify: bool,
-    pub verbosity: Verbosity,
-    pub replace_socket: bool,
-    pub lookup: bool,
-    pub perms: u32,
-    pub maxconn: u32,
-    pub localmaxconn: u32,
-    pub backlog: u32,
-    pub target: platform::privileges::Target,
-    /// `-U` was given: UID, GID and GIDLIST were read, and never reach a
-    /// child (as `s6-applyuidgid -z` in the C chain).
-    pub env_ids: bool,
-    pub path: PathBuf,
-    pub argv: Vec<OsString>,
-}
-
-impl Config {
-    /// What the serving half needs of it.
-    pub fn serving(&self) -> Serving {
-        let mut line = self.path.as_os_str().as_bytes().to_vec();
-        line.push(b'\n');
-        Serving {
-            program: "s6-ipcserver",
-            notify: self.notify.then_some(line),
-            listening_on: Some((self.path.clone(), self.backlog)),
-            unset: if self.env_ids {
-                &["UID", "GID", "GIDLIST"]
-            } else {
-                &[]
-            },
-            verbosity: self.verbosity,
-            lookup: self.lookup,
-            maxconn: self.maxconn,
-            localmaxconn: self.localmaxconn,
-            argv: self.argv.clone(),
-        }
-    }
-}
-
-fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
+/// A flag: `-q`, `-d`...
+pub fn flag(name: &'static str, short: char, help: &'static str) -> Arg {
     Arg::new(name)
         .short(short)
         .action(ArgAction::SetTrue)
         .help(help)
 }
 
-fn value(name: &'static str, short: char, value_name: &'static str, help: &'static str) -> Arg {
+/// An option with a value: `-c maxconn`, `-a perms`...
+pub fn value(name: &'static str, short: char, value_name: &'static str, help: &'static str) -> Arg {
     Arg::new(name)
         .short(short)
         .value_name(value_name)
@@ -111,51 +34,9 @@ fn value(name: &'static str, short: char, value_name: &'static str, help: &'stat
         .help(help)
 }
 
-/// The clap definition. Only options are parsed by clap's rules; the
-/// getopt front end in [`parse`] decides where the options end.
-pub fn command() -> Command {
-    Command::new("s6-ipcserver")
-        .version(env!("CARGO_PKG_VERSION"))
-        .about("UCSPI super-server for Unix domain sockets")
-        .long_about(
-            "Binds a Unix domain socket at PATH and, for every client that connects, \
-             spawns PROG with its stdin and stdout on the connection and the client's \
-             effective uid and gid in IPCREMOTEEUID and IPCREMOTEEGID.",
-        )
-        .override_usage(USAGE)
-        .disable_help_flag(true)
-        .disable_version_flag(true)
-        .args_override_self(true)
-        .arg(flag("notify", '1', "Write PATH and a newline to stdout once the socket accepts connections, then close stdout"))
-        .arg(flag("quiet", 'q', "Log fatal errors only").overrides_with_all(["normal", "verbose"]))
-        .arg(flag("normal", 'Q', "Log warnings and denials too (default)").overrides_with_all(["quiet", "verbose"]))
-        .arg(flag("verbose", 'v', "Log every connection, exit and status").overrides_with_all(["quiet", "normal"]))
-        .arg(flag("replace", 'd', "Remove an existing socket at PATH before binding, under the lock on PATH.lock (default); never anything but a socket").overrides_with("no-replace"))
-        .arg(flag("no-replace", 'D', "Never remove PATH: binding fails if it exists").overrides_with("replace"))
-        .arg(flag("no-lookup", 'P', "Do not look up client credentials; IPCREMOTEEUID and IPCREMOTEEGID are unset").overrides_with("lookup"))
-        .arg(flag("lookup", 'p', "Look up client credentials (default)").overrides_with("no-lookup"))
-        .arg(value("perms", 'a', "perms", "Mode of the socket file, octal 0000 to 0777, whatever the umask [default: 0777]"))
-        .arg(value("maxconn", 'c', "maxconn", "Serve at most maxconn clients at once; 0 means 1, above 1000 means 1000 [default: 40]"))
-        .arg(value("localmaxconn", 'C', "localmaxconn", "Serve at most localmaxconn clients of one uid at once; 0 means 1, never above maxconn [default: 40]"))
-        .arg(value("backlog", 'b', "backlog", "Listen backlog [default: SOMAXCONN]"))
-        .arg(value("gidlist", 'G', "gidlist", "After binding, set the supplementary groups to this comma-separated gid list"))
-        .arg(value("gid", 'g', "gid", "After binding, set the gid (0: leave as is)"))
-        .arg(value("uid", 'u', "uid", "After binding, set the uid (0: leave as is)"))
-        .arg(flag("env-ids", 'U', "After binding, take uid, gid and groups from UID, GID and GIDLIST in the environment, and keep those from children; a later -u, -g or -G overrides its part"))
-        .arg(Arg::new("help").long("help").action(ArgAction::Help).help("Print help and exit"))
-        .arg(Arg::new("version").long("version").action(ArgAction::Version).help("Print version and exit"))
-        .arg(
-            Arg::new("path")
-                .value_name("PATH")
-                .value_parser(clap::value_parser!(OsString))
-                .value_hint(clap::ValueHint::FilePath)
-                .required(true)
-                .help("The socket to bind"),
-        )
-        .arg(prog())
-}
-
-fn prog() -> Arg {
+/// The program a program runs, and its arguments: everything after the
+/// options and the other operands.
+pub fn prog(help: &'static str) -> Arg {
     Arg::new("prog")
         .value_name("PROG")
         .value_parser(clap::value_parser!(OsString))
@@ -165,35 +46,52 @@ fn prog() -> Arg {
         .allow_hyphen_values(true)
         // Completions offer command names, then that command's arguments.
         .value_hint(clap::ValueHint::CommandWithArguments)
-        .help("The program, and its arguments, to run for each connection")
+        .help(help)
 }
 
-/// The clap definition of s6-ipcserverd, the serving half on its own.
-pub fn command_d() -> Command {
-    Command::new("s6-ipcserverd")
+/// A path operand (a socket, a rules directory, a file).
+pub fn path(name: &'static str, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .value_name(value_name)
+        .value_parser(clap::value_parser!(OsString))
+        .value_hint(clap::ValueHint::AnyPath)
+        .required(true)
+        .help(help)
+}
+
+/// The definition every program starts from: its name, version, usage
+/// line and texts, `--help` and `--version` as the only long options, and
+/// a later option overriding an earlier one (as getopt reads them).
+pub fn program(
+    name: &'static str,
+    usage: &'static str,
+    about: &'static str,
+    long_about: &'static str,
+) -> Command {
+    Command::new(name)
         .version(env!("CARGO_PKG_VERSION"))
-        .about("Serves a listening Unix domain socket: the serving half of s6-ipcserver")
-        .long_about(
-            "Serves the listening Unix stream socket on its stdin (or, under systemd socket \
-             activation, on fd 3): for every client that connects, spawns PROG with its stdin \
-             and stdout on the connection and the client's effective uid and gid in \
-             IPCREMOTEEUID and IPCREMOTEEGID. Binding and dropping privileges are other \
-             programs' work (s6-ipcserver-socketbinder, s6-applyuidgid, s6-fdholder-retrieve, \
-             systemd).",
-        )
-        .override_usage(USAGE_D)
+        .about(about)
+        .long_about(long_about)
+        .override_usage(usage)
         .disable_help_flag(true)
         .disable_version_flag(true)
         .args_override_self(true)
-        .arg(flag("notify", '1', "Write a newline to stdout once connections are accepted, then close stdout"))
-        .arg(value("verbosity", 'v', "verbosity", "0: fatal errors only; 1: warnings and denials too (default); 2: every connection, exit and status"))
-        .arg(flag("no-lookup", 'P', "Do not look up client credentials; IPCREMOTEEUID and IPCREMOTEEGID are unset").overrides_with("lookup"))
-        .arg(flag("lookup", 'p', "Look up client credentials (default)").overrides_with("no-lookup"))
-        .arg(value("maxconn", 'c', "maxconn", "Serve at most maxconn clients at once; 0 means 1, above 1000 means 1000 [default: 40]"))
-        .arg(value("localmaxconn", 'C', "localmaxconn", "Serve at most localmaxconn clients of one uid at once; 0 means 1, never above maxconn [default: 40]"))
-        .arg(Arg::new("help").long("help").action(ArgAction::Help).help("Print help and exit"))
-        .arg(Arg::new("version").long("version").action(ArgAction::Version).help("Print version and exit"))
-        .arg(prog())
+}
+
+/// `--help` and `--version`, added last so that they come last in the help.
+pub fn help_and_version(cmd: Command) -> Command {
+    cmd.arg(
+        Arg::new("help")
+            .long("help")
+            .action(ArgAction::Help)
+            .help("Print help and exit"),
+    )
+    .arg(
+        Arg::new("version")
+            .long("version")
+            .action(ArgAction::Version)
+            .help("Print version and exit"),
+    )
 }
 
 /// Splits `args` (without argv[0]) the way POSIX getopt does, and returns it
@@ -285,24 +183,34 @@ pub fn as_invoked(text: &str, program: &str, invoked: &str) -> String {
 
 /// What parsing decided: run, or print something and exit 0.
 #[derive(Debug)]
-pub enum Parsed<T = Config> {
+pub enum Parsed<T> {
     Run(T),
     Print(String),
 }
 
-/// Runs clap over `args` (without argv[0]) split as getopt would.
-fn matches(
+/// Runs clap over `args` (without argv[0]) split as getopt would: the
+/// options, or the text `--help` or `--version` asked for.
+pub fn parse(
     cmd: Command,
     args: &[OsString],
     usage: &'static str,
-) -> Result<Parsed<ArgMatches>, Error> {
+) -> Result<Parsed<Options>, Error> {
     let mut words = vec![OsString::from(cmd.get_name().to_string())];
     let (normalized, unknown) = getopt_normalize(&cmd, args);
     let operands = normalized
         .iter()
         .position(|w| w == "--")
         .map_or(0, |at| normalized.len() - at - 1);
-    let takes_path = cmd.get_arguments().any(|a| a.get_id() == "path");
+    // The operands every run needs, in order (path and prog...).
+    let required: Vec<String> = cmd
+        .get_positionals()
+        .filter(|a| a.is_required_set())
+        .filter_map(|a| {
+            a.get_value_names()
+                .and_then(|n| n.first())
+                .map(|n| n.to_lowercase())
+        })
+        .collect();
     words.extend(normalized);
     let bad = |why: String| Err(Error::Usage { usage, why });
     use clap::error::ErrorKind;
@@ -313,12 +221,16 @@ fn matches(
             Ok(Parsed::Print(e.render().to_string()))
         }
         (_, Some(c)) => bad(unknown_option(c)),
-        (Ok(m), None) => Ok(Parsed::Run(m)),
+        (Ok(m), None) => Ok(Parsed::Run(Options { m, usage })),
         (Err(e), None) => match e.kind() {
-            ErrorKind::MissingRequiredArgument if takes_path && operands == 0 => {
-                bad("missing path and prog".into())
+            ErrorKind::MissingRequiredArgument => {
+                let missing = required.get(operands..).unwrap_or_default();
+                match missing.split_last() {
+                    Some((last, [])) => bad(format!("missing {last}")),
+                    Some((last, first)) => bad(format!("missing {} and {last}", first.join(", "))),
+                    None => bad("missing an operand".into()),
+                }
             }
-            ErrorKind::MissingRequiredArgument => bad("missing prog".into()),
             ErrorKind::UnknownArgument => {
                 bad("unknown option (only --help and --version are long options)".into())
             }
@@ -375,242 +287,88 @@ fn bad_value(name: &str, value: &[u8]) -> String {
     }
 }
 
-/// Parses s6-ipcserver's command line (without argv[0]); `env` looks up
-/// the environment for `-U`.
-pub fn parse<E>(args: &[OsString], env: E) -> Result<Parsed, Error>
-where
-    E: Fn(&str) -> Option<OsString>,
-{
-    match matches(command(), args, USAGE)? {
-        Parsed::Run(m) => config(&m, env).map(Parsed::Run),
-        Parsed::Print(text) => Ok(Parsed::Print(text)),
-    }
+/// A parsed command line, with the usage line its errors print.
+pub struct Options {
+    pub m: ArgMatches,
+    pub usage: &'static str,
 }
 
-/// Parses s6-ipcserverd's command line (without argv[0]).
-pub fn parse_d(args: &[OsString]) -> Result<Parsed<Serving>, Error> {
-    let m = match matches(command_d(), args, USAGE_D)? {
-        Parsed::Run(m) => m,
-        Parsed::Print(text) => return Ok(Parsed::Print(text)),
-    };
-    serving_d(&m).map(Parsed::Run).map_err(|e| match e {
-        Error::Usage { why, .. } => Error::Usage {
-            usage: USAGE_D,
-            why,
-        },
-        e => e,
-    })
-}
-
-fn serving_d(m: &ArgMatches) -> Result<Serving, Error> {
-    let argv = prog_argv(m)?;
-    let lookup = !m.get_flag("no-lookup");
-    let (maxconn, localmaxconn) = limits(m, lookup)?;
-    // As the C program: 0 quiet, 1 the default, 2 and above verbose.
-    let verbosity = match last_valid(m, "verbosity", decimal)?.unwrap_or(1) {
-        0 => Verbosity::Quiet,
-        1 => Verbosity::Normal,
-        _ => Verbosity::Verbose,
-    };
-    Ok(Serving {
-        program: "s6-ipcserverd",
-        notify: m.get_flag("notify").then(|| b"\n".to_vec()),
-        listening_on: None,
-        // systemd's socket activation variables are for this program.
-        unset: &["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"],
-        verbosity,
-        lookup,
-        maxconn,
-        localmaxconn,
-        argv,
-    })
-}
-
-fn os<'a>(m: &'a ArgMatches, name: &str) -> Option<&'a OsStr> {
-    m.get_one::<OsString>(name).map(|s| s.as_os_str())
-}
-
-/// The last value of an option given any number of times, once every value
-/// passed `check`: the last one wins, but a bad one anywhere is an error.
-fn last_valid<T>(
-    m: &ArgMatches,
-    name: &str,
-    check: impl Fn(&[u8]) -> Option<T>,
-) -> Result<Option<T>, Error> {
-    let mut last = None;
-    for v in m.get_many::<OsString>(name).into_iter().flatten() {
-        last = Some(check(v.as_bytes()).ok_or_else(|| Error::Usage {
-            usage: USAGE,
-            why: bad_value(name, v.as_bytes()),
-        })?);
-    }
-    Ok(last)
-}
-
-/// Plain unsigned decimal: no sign, no prefix, not empty, in range.
-pub fn decimal(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(s).ok()?.parse().ok()
-}
-
-/// Octal `0000` to `0777`.
-pub fn perms(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 4 || !s.iter().all(|c| (b'0'..=b'7').contains(c)) {
-        return None;
-    }
-    let v = u32::from_str_radix(std::str::from_utf8(s).ok()?, 8).ok()?;
-    (v <= 0o777).then_some(v)
-}
-
-/// A comma-separated list of decimal gids, at most `max` of them. The empty
-/// string is the empty list.
-pub fn gidlist(s: &[u8], max: usize) -> Option<Vec<libc::gid_t>> {
-    if s.is_empty() {
-        return Some(Vec::new());
-    }
-    let list: Option<Vec<_>> = s.split(|&c| c == b',').map(decimal).collect();
-    list.filter(|l| l.len() <= max)
-}
-
-fn number(m: &ArgMatches, name: &str, default: u32) -> Result<u32, Error> {
-    Ok(last_valid(m, name, decimal)?.unwrap_or(default))
-}
-
-/// `-U`: UID, GID and GIDLIST must all be set and valid.
-fn env_target<E>(env: &E) -> Result<platform::privileges::Target, Error>
-where
-    E: Fn(&str) -> Option<OsString>,
-{
-    let get = |name: &'static str| {
-        env(name).ok_or(Error::Env {
-            name,
-            problem: "is not set",
-        })
-    };
-    let id = |name: &'static str| {
-        let v = get(name)?;
-        decimal(v.as_bytes()).ok_or(Error::Env {
-            name,
-            problem: "is not a decimal id",
-        })
-    };
-    let uid = id("UID")?;
-    let gid = id("GID")?;
-    let groups = gidlist(
-        get("GIDLIST")?.as_bytes(),
-        platform::privileges::ngroups_max(),
-    )
-    .ok_or(Error::Env {
-        name: "GIDLIST",
-        problem: "is not a comma-separated list of decimal gids within NGROUPS_MAX",
-    })?;
-    Ok(platform::privileges::Target {
-        groups: Some(groups),
-        gid,
-        uid,
-    })
-}
-
-fn prog_argv(m: &ArgMatches) -> Result<Vec<OsString>, Error> {
-    let bad = |why: &str| Error::Usage {
-        usage: USAGE,
-        why: why.to_string(),
-    };
-    let argv: Vec<OsString> = m
-        .get_many::<OsString>("prog")
-        .ok_or_else(|| bad("missing prog"))?
-        .cloned()
-        .collect();
-    if argv.is_empty() {
-        return Err(bad("missing prog"));
-    }
-    if argv.iter().any(|a| a.as_bytes().contains(&0)) {
-        return Err(bad("an argument of prog contains a NUL byte"));
-    }
-    Ok(argv)
-}
-
-/// `-c` and `-C`, clamped as the C program clamps them.
-fn limits(m: &ArgMatches, lookup: bool) -> Result<(u32, u32), Error> {
-    let maxconn = number(m, "maxconn", DEFAULT_MAXCONN)?.clamp(1, MAXCONN_LIMIT);
-    let localmaxconn = if lookup {
-        number(m, "localmaxconn", DEFAULT_LOCALMAXCONN)?.clamp(1, maxconn)
-    } else {
-        number(m, "localmaxconn", DEFAULT_LOCALMAXCONN)?; // still validated
-        maxconn
-    };
-    Ok((maxconn, localmaxconn))
-}
-
-fn config<E>(m: &ArgMatches, env: E) -> Result<Config, Error>
-where
-    E: Fn(&str) -> Option<OsString>,
-{
-    let bad = |why: &str| Error::Usage {
-        usage: USAGE,
-        why: why.to_string(),
-    };
-    let path = os(m, "path").ok_or_else(|| bad("missing path and prog"))?;
-    if path.is_empty() {
-        return Err(bad("path is empty"));
-    }
-    let argv = prog_argv(m)?;
-
-    let perms = last_valid(m, "perms", perms)?.unwrap_or(DEFAULT_PERMS);
-    let lookup = !m.get_flag("no-lookup");
-    let (maxconn, localmaxconn) = limits(m, lookup)?;
-    let backlog = number(m, "backlog", platform::socket::SOMAXCONN)?;
-
-    let mut target = platform::privileges::Target {
-        groups: last_valid(m, "gidlist", |v| {
-            gidlist(v, platform::privileges::ngroups_max())
-        })?,
-        gid: number(m, "gid", 0)?,
-        uid: number(m, "uid", 0)?,
-    };
-    // Options take effect in the order given, as getopt reads them: -U
-    // sets all three from the environment, and a -u, -g or -G after it
-    // overrides its part (-U -u 1000 runs as uid 1000; -u 1000 -U takes
-    // UID). As in the C chain, an id of 0 means "not given": -U -u 0
-    // takes UID.
-    let env_ids = m.get_flag("env-ids");
-    if env_ids {
-        let from_env = env_target(&env)?;
-        let at = m.index_of("env-ids");
-        let env_last = |name: &str| at > m.indices_of(name).and_then(|mut i| i.next_back());
-        if env_last("uid") || target.uid == 0 {
-            target.uid = from_env.uid;
-        }
-        if env_last("gid") || target.gid == 0 {
-            target.gid = from_env.gid;
-        }
-        if env_last("gidlist") {
-            target.groups = from_env.groups;
+impl Options {
+    /// A usage error: `why`, then the usage line.
+    pub fn bad(&self, why: impl Into<String>) -> Error {
+        Error::Usage {
+            usage: self.usage,
+            why: why.into(),
         }
     }
 
-    let verbosity = if m.get_flag("quiet") {
-        Verbosity::Quiet
-    } else if m.get_flag("verbose") {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
+    pub fn flag(&self, name: &str) -> bool {
+        self.m.get_flag(name)
+    }
 
-    Ok(Config {
-        notify: m.get_flag("notify"),
-        verbosity,
-        replace_socket: !m.get_flag("no-replace"),
-        lookup,
-        perms,
-        maxconn,
-        localmaxconn,
-        backlog,
-        target,
-        env_ids,
-        path: PathBuf::from(path),
-        argv,
-    })
+    /// An operand, or an option's last value.
+    pub fn os(&self, name: &str) -> Option<&OsStr> {
+        self.m.get_one::<OsString>(name).map(|s| s.as_os_str())
+    }
+
+    /// The last value of an option given any number of times, once every
+    /// value passed `check`: the last one wins, but a bad one anywhere is
+    /// an error.
+    pub fn last_valid<T>(
+        &self,
+        name: &str,
+        check: impl Fn(&[u8]) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
+        let mut last = None;
+        for v in self.m.get_many::<OsString>(name).into_iter().flatten() {
+            last =
+                Some(check(v.as_bytes()).ok_or_else(|| self.bad(bad_value(name, v.as_bytes())))?);
+        }
+        Ok(last)
+    }
+
+    /// A path operand, which must not be empty.
+    pub fn operand(&self, name: &str) -> Result<std::path::PathBuf, Error> {
+        match self.os(name) {
+            Some(p) if !p.is_empty() => Ok(p.into()),
+            Some(_) => Err(self.bad(format!("{name} is empty"))),
+            None => Err(self.bad(format!("missing {name}"))),
+        }
+    }
+
+    /// `-q`, `-Q` and `-v` as flags (the last one given wins).
+    pub fn verbosity_flags(&self) -> crate::log::Verbosity {
+        use crate::log::Verbosity;
+        if self.flag("quiet") {
+            Verbosity::Quiet
+        } else if self.flag("verbose") {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+
+    /// A decimal option's last value, or `default`.
+    pub fn number(&self, name: &str, default: u32) -> Result<u32, Error> {
+        Ok(self.last_valid(name, decimal)?.unwrap_or(default))
+    }
+
+    /// PROG and its arguments: present, and free of NUL bytes (which no
+    /// exec could pass).
+    pub fn prog_argv(&self) -> Result<Vec<OsString>, Error> {
+        let argv: Vec<OsString> = self
+            .m
+            .get_many::<OsString>("prog")
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        if argv.is_empty() {
+            return Err(self.bad("missing prog"));
+        }
+        if argv.iter().any(|a| a.as_bytes().contains(&0)) {
+            return Err(self.bad("an argument of prog contains a NUL byte"));
+        }
+        Ok(argv)
+    }
 }

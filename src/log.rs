@@ -5,7 +5,25 @@
 use std::fmt::Arguments;
 use std::io::Write;
 
-use crate::cli::Verbosity;
+/// How much a program says: `-q`, `-Q`, `-v` or `-v N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+impl Verbosity {
+    /// `-v N` as the C programs read it: 0 quiet, 1 the default, 2 and
+    /// above verbose.
+    pub fn from_level(level: u32) -> Verbosity {
+        match level {
+            0 => Verbosity::Quiet,
+            1 => Verbosity::Normal,
+            _ => Verbosity::Verbose,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Log {
@@ -62,9 +80,12 @@ impl Log {
 /// (naming the program as `invoked`), in one write; used by each `main`
 /// whatever the verbosity.
 pub fn fatal(program: &str, invoked: &str, e: &crate::error::Error) {
+    if !e.says_something() {
+        return;
+    }
     let mut text = format!("{program}: {e}\n");
     if let Some(usage) = e.usage() {
-        let usage = crate::cli::as_invoked(usage, program, invoked);
+        let usage = crate::getopt::as_invoked(usage, program, invoked);
         text.push_str(&format!("{program}: usage: {usage}\n"));
     }
     let _ = std::io::stderr().write_all(text.as_bytes());

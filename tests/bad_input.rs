@@ -11,8 +11,10 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use proptest::prelude::*;
-use s6_ipcserver::cli::{self, Parsed};
 use s6_ipcserver::error::Error;
+use s6_ipcserver::getopt::Parsed;
+use s6_ipcserver::numbers;
+use s6_ipcserver::programs::ipcserver;
 
 // ---------------------------------------------------------------------
 // The command-line and -U environment parser.
@@ -72,8 +74,11 @@ fn env_map() -> impl Strategy<Value = HashMap<&'static str, OsString>> {
     })
 }
 
-fn parse(args: &[OsString], env: &HashMap<&'static str, OsString>) -> Result<Parsed, Error> {
-    cli::parse(args, |name| env.get(name).cloned())
+fn parse(
+    args: &[OsString],
+    env: &HashMap<&'static str, OsString>,
+) -> Result<Parsed<ipcserver::Config>, Error> {
+    ipcserver::parse(args, |name| env.get(name).cloned())
 }
 
 /// What the README's Reference says about each `-U` variable, independently of the parser:
@@ -166,9 +171,9 @@ fn getopt_reference(args: &[OsString]) -> Getopt {
                     &w[j + 1..]
                 };
                 let valid = match c {
-                    b'a' => cli::perms(value).is_some(),
-                    b'G' => cli::gidlist(value, platform_ngroups_max()).is_some(),
-                    _ => cli::decimal(value).is_some(),
+                    b'a' => numbers::perms(value).is_some(),
+                    b'G' => numbers::gidlist(value, platform_ngroups_max()).is_some(),
+                    _ => numbers::decimal(value).is_some(),
                 };
                 bad_value |= !valid;
                 break;
@@ -194,7 +199,7 @@ fn getopt_reference(args: &[OsString]) -> Getopt {
 fn check_outcome(
     args: &[OsString],
     env: &HashMap<&'static str, OsString>,
-    result: Result<Parsed, Error>,
+    result: Result<Parsed<ipcserver::Config>, Error>,
 ) -> Result<(), TestCaseError> {
     let reference = getopt_reference(args);
     match (&reference, &result) {
@@ -246,7 +251,7 @@ fn check_outcome(
             prop_assert!(!text.is_empty(), "--help/--version print something");
         }
         Ok(Parsed::Run(cfg)) => {
-            prop_assert!((1..=cli::MAXCONN_LIMIT).contains(&cfg.maxconn));
+            prop_assert!((1..=s6_ipcserver::server::MAXCONN_LIMIT).contains(&cfg.maxconn));
             prop_assert!((1..=cfg.maxconn).contains(&cfg.localmaxconn));
             if !cfg.lookup {
                 prop_assert_eq!(cfg.localmaxconn, cfg.maxconn);
@@ -268,17 +273,21 @@ fn check_outcome(
             let text = e.to_string();
             match &e {
                 Error::Usage { usage, why } => {
-                    prop_assert_eq!(*usage, cli::USAGE);
+                    prop_assert_eq!(*usage, ipcserver::USAGE);
                     prop_assert!(!why.is_empty(), "a usage error says what is wrong");
                     prop_assert_eq!(&text, why);
                 }
                 Error::Env { name, .. } => {
-                    prop_assert!(["UID", "GID", "GIDLIST"].contains(name));
-                    prop_assert!(text.contains(name), "message names the variable: {}", text);
+                    prop_assert!(["UID", "GID", "GIDLIST"].contains(&name.as_str()));
+                    prop_assert!(
+                        text.contains(name.as_str()),
+                        "message names the variable: {}",
+                        text
+                    );
                     // Only -U reads the environment, and only a bad
                     // variable is reported: the first bad one.
                     prop_assert!(args.iter().any(|a| a.as_bytes().contains(&b'U')));
-                    prop_assert_eq!(Some(*name), first_bad_env_var(env));
+                    prop_assert_eq!(Some(name.as_str()), first_bad_env_var(env));
                 }
                 other => prop_assert!(false, "parse returned a non-usage error: {other:?}"),
             }
@@ -320,7 +329,7 @@ proptest! {
                 prop_assert_eq!(cfg.target.groups.as_ref(), Some(&want));
                 prop_assert_eq!(&cfg.argv, &args[2..].to_vec());
             }
-            (Some(bad), Err(Error::Env { name, .. })) => prop_assert_eq!(bad, *name),
+            (Some(bad), Err(Error::Env { name, .. })) => prop_assert_eq!(bad, name.as_str()),
             (want, got) => prop_assert!(false, "first bad variable {:?}, parse gave {:?}", want, got),
         }
         check_outcome(&args, &env, result)?;
@@ -345,9 +354,9 @@ proptest! {
         let env = HashMap::new();
         let result = parse(&args, &env);
         let ok = match opt {
-            'a' => cli::perms(value.as_bytes()).is_some(),
-            'G' => cli::gidlist(value.as_bytes(), platform_ngroups_max()).is_some(),
-            _ => cli::decimal(value.as_bytes()).is_some(),
+            'a' => numbers::perms(value.as_bytes()).is_some(),
+            'G' => numbers::gidlist(value.as_bytes(), platform_ngroups_max()).is_some(),
+            _ => numbers::decimal(value.as_bytes()).is_some(),
         };
         // An empty attached value is no value: the next word ("/tmp/s") is
         // taken as the argument, then "prog" is the path and prog is missing.

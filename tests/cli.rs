@@ -124,7 +124,7 @@ fn gidlists_reject_trailing_junk() {
 /// binary uses is checked directly, and the binary's limit is the system's.
 #[test]
 fn gidlists_longer_than_ngroups_max_are_rejected() {
-    use s6_ipcserver::cli::gidlist;
+    use s6_ipcserver::numbers::gidlist;
     assert_eq!(gidlist(b"1,2,3", 3), Some(vec![1, 2, 3]));
     assert_eq!(gidlist(b"1,2,3,4", 3), None);
     assert_eq!(gidlist(b"", 3), Some(vec![]), "the empty list is valid");

@@ -307,7 +307,7 @@ fn anything_but_a_listening_unix_stream_socket_on_stdin_is_fatal() {
             String::from_utf8_lossy(&out.stderr),
             format!(
                 "s6-ipcserverd: fatal: {why}: {}\n",
-                s6_ipcserver::listen::EXPECTED
+                s6_ipcserver::server::listen::EXPECTED
             )
         );
     }
@@ -323,7 +323,10 @@ fn usage_errors_name_the_program() {
         assert!(why.starts_with("s6-ipcserverd: "), "{args:?}: {err:?}");
         assert_eq!(
             usage,
-            format!("s6-ipcserverd: usage: {}\n", s6_ipcserver::cli::USAGE_D)
+            format!(
+                "s6-ipcserverd: usage: {}\n",
+                s6_ipcserver::programs::ipcserverd::USAGE
+            )
         );
     }
 }
@@ -356,7 +359,7 @@ fn socket_activation_with_two_descriptors_is_fatal() {
         String::from_utf8_lossy(&out.stderr),
         format!(
             "s6-ipcserverd: fatal: stdin is not a socket: {}\n",
-            s6_ipcserver::listen::EXPECTED
+            s6_ipcserver::server::listen::EXPECTED
         )
     );
 }

@@ -74,47 +74,7 @@ pub fn peer<F: AsFd>(fd: &F) -> io::Result<Credentials> {
 
 /// How many `ucred_t` the test stand-in for illumos's `getpeerucred` has
 /// allocated and not yet seen freed: a lookup that leaves it changed leaks.
-#[cfg(feature = "force-getpeerucred")]
+#[cfg(all(feature = "force-getpeerucred", feature = "test-support"))]
 pub fn shim_live_ucreds() -> isize {
     ucred_shim::live()
-}
-
-/// `getsockopt(fd, level, name)` into `value`, which it must fill exactly:
-/// a shorter answer is an error, so no pre-set field is ever taken for the
-/// kernel's.
-///
-/// # Safety
-///
-/// `T` must be the C type the option `(level, name)` writes, as the
-/// system's man page gives it.
-#[allow(dead_code)] // Not every backend reads a socket option.
-unsafe fn getsockopt<T>(
-    fd: std::os::fd::BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &mut T,
-) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-
-    let size = std::mem::size_of::<T>();
-    let mut len = size as libc::socklen_t;
-    // SAFETY: `value` is a live, writable `T` of `len` bytes, and the caller
-    // guarantees `T` is what this option writes; `fd` is a live descriptor
-    // borrowed for the duration of the call.
-    crate::cvt(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *mut T).cast(),
-            &mut len,
-        )
-    })?;
-    if len as usize != size {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("getsockopt returned {len} bytes where {size} were expected"),
-        ));
-    }
-    Ok(())
 }

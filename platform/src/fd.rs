@@ -261,3 +261,24 @@ pub fn placeholder_onto(target: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Puts `fd` on each of `targets` for the program this process execs
+/// into (s6-ipcclient's 6 and 7, the binder's 0): each copy inherited
+/// (not close-on-exec), whatever was there closed. `fd` itself is closed
+/// unless it is one of the targets.
+pub fn hand_over(fd: OwnedFd, targets: &[RawFd]) -> io::Result<()> {
+    for &target in targets {
+        if target != fd.as_raw_fd() {
+            // SAFETY: `fd` is live; dup2 closes whatever `target` was,
+            // which no other part of this process owns once it execs.
+            cvt(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
+        }
+        // SAFETY: `target` is `fd` or was just made a copy of it.
+        set_cloexec(unsafe { BorrowedFd::borrow_raw(target) }, false)?;
+    }
+    if targets.contains(&fd.as_raw_fd()) {
+        // It is one of the copies handed over: not to be closed.
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+    }
+    Ok(())
+}

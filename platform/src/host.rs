@@ -3,7 +3,8 @@
 //! addresses exist, and a few process controls that only some systems
 //! offer (another process's descriptor limit, becoming a subreaper).
 //!
-//! The server itself uses none of this. Each fact is a constant and each
+//! The server itself uses none of this, and only a build with the
+//! `test-support` feature has it. Each fact is a constant and each
 //! control returns `ErrorKind::Unsupported` where the system lacks it, so
 //! that a test can skip visibly instead of being compiled out.
 
@@ -107,29 +108,12 @@ cfg_if::cfg_if! {
     }
 }
 
-cfg_if::cfg_if! {
-    if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        /// Sets this process's supplementary groups to exactly `list`
-        /// (setgroups(2), whose count is a `size_t` here). Allocates
-        /// nothing, so it may run between fork and exec. On the BSDs the
-        /// first entry becomes the effective gid: callers that care put it
-        /// first.
-        pub fn set_groups(list: &[libc::gid_t]) -> io::Result<()> {
-            // SAFETY: `list` is a live slice of `list.len()` gids.
-            cvt(unsafe { libc::setgroups(list.len() as libc::size_t, list.as_ptr()) }).map(drop)
-        }
-    } else {
-        /// Sets this process's supplementary groups to exactly `list`
-        /// (setgroups(2), whose count is an `int` here). Allocates nothing,
-        /// so it may run between fork and exec. On the BSDs the first entry
-        /// becomes the effective gid: callers that care put it first.
-        pub fn set_groups(list: &[libc::gid_t]) -> io::Result<()> {
-            let len = libc::c_int::try_from(list.len())
-                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            // SAFETY: `list` is a live slice of `len` gids.
-            cvt(unsafe { libc::setgroups(len, list.as_ptr()) }).map(drop)
-        }
-    }
+/// Sets this process's supplementary groups to exactly `list`
+/// (setgroups(2)). Allocates nothing, so it may run between fork and exec.
+/// On the BSDs the first entry becomes the effective gid: callers that care
+/// put it first.
+pub fn set_groups(list: &[libc::gid_t]) -> io::Result<()> {
+    crate::sys::setgroups(list)
 }
 
 /// Raises this process's soft `RLIMIT_NOFILE` to at least `n`, or to the

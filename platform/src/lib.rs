@@ -6,36 +6,15 @@
 pub mod children;
 pub mod credentials;
 pub mod fd;
+// Facts and controls for the tests and tools, never for the server: built
+// only with `test-support` (platform/Cargo.toml says who enables it).
+#[cfg(feature = "test-support")]
 pub mod host;
 pub mod privileges;
 pub mod signals;
 pub mod socket;
 pub mod spawn;
+mod sys;
 
-use std::io;
-
-/// Turns the C convention "-1 and errno" into an `io::Result`, the same way
-/// for every system call in this crate.
-pub(crate) fn cvt<T: IsMinusOne>(ret: T) -> io::Result<T> {
-    if ret.is_minus_one() {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-pub(crate) trait IsMinusOne {
-    fn is_minus_one(&self) -> bool;
-}
-
-impl IsMinusOne for libc::c_int {
-    fn is_minus_one(&self) -> bool {
-        *self == -1
-    }
-}
-
-impl IsMinusOne for libc::ssize_t {
-    fn is_minus_one(&self) -> bool {
-        *self == -1
-    }
-}
+// Most modules call it by this path, from before `sys` existed.
+pub(crate) use sys::cvt;

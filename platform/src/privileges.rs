@@ -1,9 +1,9 @@
 //! Dropping root after the socket is bound: supplementary groups, then gid,
 //! then uid, then a check that the uid cannot be taken back.
 //!
-//! What differs per system is hidden here: the count type of `setgroups(2)`,
-//! the BSD rule that the first entry of the list is the effective gid, and
-//! `NGROUPS_MAX`.
+//! What differs per system is hidden here: the BSD rule that the first
+//! entry of the list is the effective gid, and `NGROUPS_MAX` (the count type
+//! of `setgroups(2)` is `crate::sys`'s).
 
 use std::fmt;
 use std::io;
@@ -174,10 +174,6 @@ cfg_if::cfg_if! {
         target_os = "openbsd",
         target_vendor = "apple",
     ))] {
-        /// On the BSDs the kernel keeps the effective gid as the first entry
-        /// of the group list, and `setgroups` overwrites it from `list[0]`:
-        /// put the primary gid first so that no listed group becomes the
-        /// effective gid by accident.
         /// Whether `now` (as getgroups(2) gives it, the effective gid
         /// first) is what `set_groups(primary, list)` would set.
         fn same_groups(primary: libc::gid_t, list: &[libc::gid_t], now: Vec<libc::gid_t>) -> bool {
@@ -186,34 +182,25 @@ cfg_if::cfg_if! {
             same_set(&want, now)
         }
 
+        /// On the BSDs the kernel keeps the effective gid as the first entry
+        /// of the group list, and `setgroups` overwrites it from `list[0]`:
+        /// put the primary gid first so that no listed group becomes the
+        /// effective gid by accident.
         fn set_groups(primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
             let mut all = Vec::with_capacity(list.len() + 1);
             all.push(primary);
             all.extend(list.iter().copied().filter(|&g| g != primary));
-            let len = libc::c_int::try_from(all.len())
-                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            // SAFETY: `all` is a live slice of `len` gids.
-            cvt(unsafe { libc::setgroups(len, all.as_ptr()) }).map(drop)
-        }
-    } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
-        fn same_groups(_primary: libc::gid_t, list: &[libc::gid_t], now: Vec<libc::gid_t>) -> bool {
-            same_set(list, now)
-        }
-
-        fn set_groups(_primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
-            // SAFETY: `list` is a live slice; Linux takes its length as size_t.
-            cvt(unsafe { libc::setgroups(list.len() as libc::size_t, list.as_ptr()) }).map(drop)
+            crate::sys::setgroups(&all)
         }
     } else {
+        // Linux, Android, illumos, Solaris and the rest keep the effective
+        // gid apart from the list: it is set as given.
         fn same_groups(_primary: libc::gid_t, list: &[libc::gid_t], now: Vec<libc::gid_t>) -> bool {
             same_set(list, now)
         }
 
         fn set_groups(_primary: libc::gid_t, list: &[libc::gid_t]) -> io::Result<()> {
-            let len = libc::c_int::try_from(list.len())
-                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            // SAFETY: `list` is a live slice of `len` gids.
-            cvt(unsafe { libc::setgroups(len, list.as_ptr()) }).map(drop)
+            crate::sys::setgroups(list)
         }
     }
 }

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
@@ -68,6 +68,27 @@ pub struct BindOptions {
     /// The exact mode of the socket file (`-a`).
     pub perms: u32,
     pub backlog: u32,
+    /// Whether to listen (the binder's `-b 0` does not).
+    pub listen: bool,
+    /// `SOCK_DGRAM` instead of `SOCK_STREAM` (the binder's `-m`).
+    pub datagram: bool,
+    /// Leave the socket non-blocking (the server's, the binder's unless
+    /// `-B`).
+    pub nonblocking: bool,
+}
+
+impl BindOptions {
+    /// A listening, non-blocking stream socket: what a server serves.
+    pub fn listener(replace_socket: bool, perms: u32, backlog: u32) -> BindOptions {
+        BindOptions {
+            replace_socket,
+            perms,
+            backlog,
+            listen: true,
+            datagram: false,
+            nonblocking: true,
+        }
+    }
 }
 
 fn describe(ft: fs::FileType) -> &'static str {
@@ -145,9 +166,9 @@ fn lock_path(path: &Path) -> Result<Option<OwnedFd>, BindError> {
     }
 }
 
-/// Creates a close-on-exec, non-blocking `SOCK_STREAM` Unix socket bound to
-/// `path` with mode exactly `perms`, and listening. With `replace_socket`,
-/// first takes the lock on `PATH.lock` ([`lock_path`]).
+/// Creates a close-on-exec Unix socket bound to `path` with mode exactly
+/// `perms`, listening and non-blocking as `opts` say. With
+/// `replace_socket`, first takes the lock on `PATH.lock` ([`lock_path`]).
 pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<Bound, BindError> {
     let bytes = path.as_os_str().as_bytes();
     let max = max_path_len();
@@ -181,8 +202,13 @@ pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<Bound, BindError>
     let addr = SockAddr::unix(path).map_err(|e| BindError::Sys("make a socket address", e))?;
     // socket2 sets close-on-exec atomically where the system can, with
     // fcntl elsewhere.
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)
-        .map_err(|e| BindError::Sys("create a socket", e))?;
+    let ty = if opts.datagram {
+        Type::DGRAM
+    } else {
+        Type::STREAM
+    };
+    let socket =
+        Socket::new(Domain::UNIX, ty, None).map_err(|e| BindError::Sys("create a socket", e))?;
 
     // The socket file is created with mode 0777 & ~umask: binding under a
     // umask of exactly 0777 & ~perms gives it `perms`, atomically. A chmod
@@ -196,13 +222,17 @@ pub fn bind_listener(path: &Path, opts: BindOptions) -> Result<Bound, BindError>
     // SAFETY: as above, restores the previous mask.
     unsafe { libc::umask(old) };
     bound.map_err(|e| BindError::Sys("bind", e))?;
-    let backlog = i32::try_from(opts.backlog).unwrap_or(i32::MAX);
-    socket
-        .listen(backlog)
-        .map_err(|e| BindError::Sys("listen", e))?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| BindError::Sys("set the socket non-blocking", e))?;
+    if opts.listen {
+        let backlog = i32::try_from(opts.backlog).unwrap_or(i32::MAX);
+        socket
+            .listen(backlog)
+            .map_err(|e| BindError::Sys("listen", e))?;
+    }
+    if opts.nonblocking {
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| BindError::Sys("set the socket non-blocking", e))?;
+    }
     Ok(Bound {
         listener: socket.into(),
         lock,
@@ -272,20 +302,12 @@ pub fn take_listener(fd: RawFd) -> Result<OwnedFd, InheritError> {
     if ty != Type::STREAM {
         return Err(InheritError::NotStream);
     }
-    let mut listening: libc::c_int = 0;
-    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `listening` and `len` describe a writable int, as
-    // SO_ACCEPTCONN expects; `copy` is open.
-    cvt(unsafe {
-        libc::getsockopt(
-            copy.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut listening as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    })
-    .map_err(|e| InheritError::Sys("unable to tell whether it listens", e))?;
+    // Starting from 0, "not listening", should the call succeed without
+    // writing.
+    // SAFETY: SO_ACCEPTCONN writes an int (socket(7), getsockopt(2)).
+    let listening: libc::c_int =
+        unsafe { crate::sys::getsockopt(copy.as_fd(), libc::SOL_SOCKET, libc::SO_ACCEPTCONN, 0) }
+            .map_err(|e| InheritError::Sys("unable to tell whether it listens", e))?;
     if listening == 0 {
         return Err(InheritError::NotListening);
     }
@@ -307,6 +329,44 @@ pub enum RemoteAddr<'a> {
     Path(&'a [u8]),
     /// A Linux abstract name, without its leading NUL byte.
     Abstract(&'a [u8]),
+}
+
+impl RemoteAddr<'_> {
+    /// Appends the address as an environment variable holds it
+    /// (`IPCREMOTEPATH`, `IPCLOCALPATH`): a path as it is, nothing for an
+    /// unnamed socket; abstract names may hold NUL bytes, which no
+    /// environment can, so they are shown as `ss` shows them, '@' first
+    /// and for each NUL.
+    pub fn write_env_value(&self, out: &mut Vec<u8>) {
+        match self {
+            RemoteAddr::Unnamed => {}
+            RemoteAddr::Path(p) => out.extend_from_slice(p),
+            RemoteAddr::Abstract(name) => {
+                out.push(b'@');
+                out.extend(name.iter().map(|&c| if c == 0 { b'@' } else { c }));
+            }
+        }
+    }
+}
+
+/// The address `fd` is bound to (getsockname(2)), read into `addr`:
+/// s6-ipcserver-access's `IPCLOCALPATH`, from the connection on its stdin.
+pub fn local_addr(fd: BorrowedFd<'_>, addr: &mut PeerAddr) -> io::Result<()> {
+    addr.len = mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    let storage = (&mut addr.storage as *mut libc::sockaddr_un).cast::<libc::sockaddr>();
+    // SAFETY: `storage` and `addr.len` describe writable storage of the
+    // stated size; `fd` is a live descriptor. A non-Unix socket's address
+    // longer than the storage is cut to it, and its family is checked
+    // below.
+    cvt(unsafe { libc::getsockname(fd.as_raw_fd(), storage, &mut addr.len) })?;
+    if addr.storage.sun_family as libc::c_int != libc::AF_UNIX {
+        addr.len = 0;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a Unix domain socket",
+        ));
+    }
+    Ok(())
 }
 
 /// Storage for the peer address that `accept` fills in; reused across
@@ -389,13 +449,47 @@ pub fn accept(listener: BorrowedFd<'_>, peer: &mut PeerAddr) -> io::Result<Owned
     }
 }
 
-/// Connects a new blocking Unix stream socket to `path`, optionally bound
-/// first to `bind` (tests and the load client use it).
-pub fn connect(path: &OsStr, bind: Option<&OsStr>) -> io::Result<OwnedFd> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    if let Some(b) = bind {
-        socket.bind(&SockAddr::unix(b)?)?;
+/// Which step of [`connect`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectStep {
+    Bind,
+    Connect,
+}
+
+/// Why [`connect`] failed.
+#[derive(Debug)]
+pub struct ConnectError {
+    pub step: ConnectStep,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let step = match self.step {
+            ConnectStep::Bind => "bind",
+            ConnectStep::Connect => "connect",
+        };
+        write!(f, "unable to {step}: {}", self.source)
     }
-    socket.connect(&SockAddr::unix(path)?)?;
+}
+
+impl From<ConnectError> for io::Error {
+    fn from(e: ConnectError) -> io::Error {
+        e.source
+    }
+}
+
+/// A blocking, close-on-exec stream socket connected to `path`, bound to
+/// `bind` first if given (s6-ipcclient's `-p`; the file it creates is
+/// never removed).
+pub fn connect(path: &OsStr, bind: Option<&OsStr>) -> Result<OwnedFd, ConnectError> {
+    let at = |step| move |source| ConnectError { step, source };
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(at(ConnectStep::Connect))?;
+    if let Some(b) = bind {
+        let addr = SockAddr::unix(b).map_err(at(ConnectStep::Bind))?;
+        socket.bind(&addr).map_err(at(ConnectStep::Bind))?;
+    }
+    let addr = SockAddr::unix(path).map_err(at(ConnectStep::Connect))?;
+    socket.connect(&addr).map_err(at(ConnectStep::Connect))?;
     Ok(socket.into())
 }

@@ -452,7 +452,9 @@ impl Environ {
         }
     }
 
-    /// The environment as it is now (for tests and the benchmark).
+    /// The environment as it is now, in a new block: the server reuses its
+    /// blocks ([`Environ::render_into`]), so only the tests need this.
+    #[cfg(feature = "test-support")]
     pub fn render(&self) -> EnvBlock {
         let mut out = EnvBlock::default();
         self.render_into(&mut out);

@@ -48,16 +48,9 @@ mod supported {
     /// A listening socket anyone can connect to.
     fn listener(dir: &TempDir) -> (std::os::fd::OwnedFd, std::path::PathBuf) {
         let path = dir.join("sock");
-        let fd = socket::bind_listener(
-            &path,
-            BindOptions {
-                replace_socket: true,
-                perms: 0o777,
-                backlog: 8,
-            },
-        )
-        .unwrap()
-        .listener;
+        let fd = socket::bind_listener(&path, BindOptions::listener(true, 0o777, 8))
+            .unwrap()
+            .listener;
         (fd, path)
     }
 

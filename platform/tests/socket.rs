@@ -16,11 +16,7 @@ use platform::socket::{self, BindError, BindOptions, PeerAddr, RemoteAddr};
 use common::{serial, TempDir};
 
 fn opts(perms: u32) -> BindOptions {
-    BindOptions {
-        replace_socket: true,
-        perms,
-        backlog: 8,
-    }
+    BindOptions::listener(true, perms, 8)
 }
 
 fn mode(path: &Path) -> u32 {

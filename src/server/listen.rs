@@ -1,61 +1,15 @@
-//! Where the listening socket comes from. s6-ipcserver binds it, then drops
-//! privileges (the work of the C s6-ipcserver-socketbinder and
-//! s6-applyuidgid); s6-ipcserverd takes over the one it was given, on its
-//! stdin or by systemd's socket activation. Either way stdin and stdout
-//! are released, and serving (serve.rs) starts from a listening socket
-//! that no child can inherit.
+//! Where s6-ipcserverd's listening socket comes from: the one it was
+//! given, on its stdin or by systemd's socket activation. (s6-ipcserver
+//! binds its own: bind.rs.) Either way stdin and stdout are released, and
+//! serving (serve.rs) starts from a listening socket that no child can
+//! inherit.
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 
-use platform::socket::{self, BindError, BindOptions, Bound, InheritError};
+use platform::socket::{self, InheritError};
 
-use crate::cli::Config;
 use crate::error::Error;
-
-/// s6-ipcserver: releases stdin and stdout, binds `cfg.path` (with `-d`,
-/// under the lock on `PATH.lock`, which the caller holds while it
-/// serves), and drops privileges, in that order. A socket bound before a
-/// failed drop is removed again.
-pub fn bind(cfg: &Config) -> Result<Bound, Error> {
-    platform::fd::detach_stdio(cfg.notify)
-        .map_err(|e| Error::sys("unable to close stdin and stdout", e))?;
-    let bound = socket::bind_listener(
-        &cfg.path,
-        BindOptions {
-            replace_socket: cfg.replace_socket,
-            perms: cfg.perms,
-            backlog: cfg.backlog,
-        },
-    )
-    .map_err(|e| {
-        let path = cfg.path.display();
-        match e {
-            BindError::Sys(call, source) => {
-                Error::sys(format!("unable to {call} at {path}"), source)
-            }
-            other => Error::Refused(format!("{path}: {other}")),
-        }
-    })?;
-    platform::privileges::drop_to(&cfg.target).map_err(|e| {
-        // Bound a moment ago, by this process: nothing else can be using
-        // it. Left behind, it would only refuse connections.
-        let _ = std::fs::remove_file(&cfg.path);
-        let needs_root = e.source.raw_os_error() == Some(libc::EPERM)
-            // SAFETY: geteuid cannot fail and has no memory effects.
-            && unsafe { libc::geteuid() } != 0;
-        let hint = if needs_root {
-            " (changing the uid, gid or groups needs root)"
-        } else {
-            ""
-        };
-        Error::sys(
-            format!("unable to drop privileges{hint}: {}", e.step),
-            e.source,
-        )
-    })?;
-    Ok(bound)
-}
 
 /// What s6-ipcserverd needs, said when it is not there.
 pub const EXPECTED: &str = "s6-ipcserverd serves a listening Unix stream socket that \
@@ -93,7 +47,7 @@ where
     E: Fn(&str) -> Option<OsString>,
 {
     let ours = env("LISTEN_PID")
-        .and_then(|v| crate::cli::decimal(v.as_encoded_bytes()))
+        .and_then(|v| crate::numbers::decimal(v.as_encoded_bytes()))
         .is_some_and(|pid| pid == std::process::id());
     if !ours {
         return Ok(false);
@@ -102,7 +56,7 @@ where
     let Some(fds) = env("LISTEN_FDS") else {
         return Ok(false);
     };
-    match crate::cli::decimal(fds.as_encoded_bytes()) {
+    match crate::numbers::decimal(fds.as_encoded_bytes()) {
         Some(0) => Ok(false),
         Some(1) => Ok(true),
         Some(n) => Err(Error::NotListening(format!(

@@ -19,10 +19,10 @@ use platform::signals::Signals;
 use platform::socket::{self, PeerAddr, RemoteAddr};
 use platform::spawn::{EnvBlock, Environ, Job, Report, Slot, Spawner, Unrunnable};
 
-use crate::cli::Serving;
+use super::table::{ConnectionTable, Owed, ANONYMOUS};
+use super::Serving;
 use crate::error::{Error, Os};
 use crate::log::Log;
-use crate::table::{ConnectionTable, Owed, ANONYMOUS};
 
 /// How long accepting pauses after `accept` failed for lack of resources
 /// (EMFILE, ENFILE, ENOBUFS...), unless a child exits first.
@@ -591,11 +591,8 @@ impl Server {
         match self.peer.remote() {
             RemoteAddr::Unnamed => self.env.set(path, b""),
             RemoteAddr::Path(p) => self.env.set(path, p),
-            // Abstract names may hold NUL bytes, which no environment can:
-            // they are shown as `ss` shows them, '@' first and for each NUL.
-            RemoteAddr::Abstract(name) => self.env.set_with(path, |b| {
-                b.push(b'@');
-                b.extend(name.iter().map(|&c| if c == 0 { b'@' } else { c }));
+            abstract_name => self.env.set_with(path, |b| {
+                abstract_name.write_env_value(b);
                 Ok(())
             }),
         }

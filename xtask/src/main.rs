@@ -1,7 +1,7 @@
 //! Developer tasks. `gen OUTDIR [--suffix SUFFIX]` writes, for each program
 //! (s6-ipcserver and s6-ipcserverd), the man page and the bash, zsh and
 //! fish completions, all generated from the clap definitions in
-//! `s6_ipcserver::cli`, so they cannot drift from `--help`.
+//! `s6_ipcserver::programs`, so they cannot drift from `--help`.
 //!
 //! The packages install the programs as `s6-ipcserver-rs` and
 //! `s6-ipcserverd-rs` (so that they sit beside skarnet's s6, which owns
@@ -41,15 +41,15 @@ impl Program {
 
     fn command(self) -> clap::Command {
         match self {
-            Program::Server => s6_ipcserver::cli::command(),
-            Program::Serving => s6_ipcserver::cli::command_d(),
+            Program::Server => s6_ipcserver::programs::ipcserver::command(),
+            Program::Serving => s6_ipcserver::programs::ipcserverd::command(),
         }
     }
 
     fn usage_line(self) -> &'static str {
         match self {
-            Program::Server => s6_ipcserver::cli::USAGE,
-            Program::Serving => s6_ipcserver::cli::USAGE_D,
+            Program::Server => s6_ipcserver::programs::ipcserver::USAGE,
+            Program::Serving => s6_ipcserver::programs::ipcserverd::USAGE,
         }
     }
 }
@@ -815,7 +815,7 @@ mod tests {
             );
         }
         // Every option of the clap definition is documented.
-        for arg in s6_ipcserver::cli::command().get_arguments() {
+        for arg in s6_ipcserver::programs::ipcserver::command().get_arguments() {
             if let Some(c) = arg.get_short() {
                 assert!(page.contains(&format!("\\-{c}")), "-{c} missing");
             }
@@ -855,7 +855,7 @@ mod tests {
         ] {
             assert!(page.contains(&format!(".SH {section}\n")), "no {section}");
         }
-        for arg in s6_ipcserver::cli::command_d().get_arguments() {
+        for arg in s6_ipcserver::programs::ipcserverd::command().get_arguments() {
             if let Some(c) = arg.get_short() {
                 assert!(page.contains(&format!("\\-{c}")), "-{c} missing");
             }

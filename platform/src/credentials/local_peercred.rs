@@ -7,22 +7,25 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{getsockopt, Credentials};
+use super::Credentials;
+use crate::sys::getsockopt;
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "LOCAL_PEERCRED";
 
 pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
-    let mut cred = libc::xucred {
+    let init = libc::xucred {
         cr_version: libc::XUCRED_VERSION,
         cr_uid: libc::uid_t::MAX,
         cr_ngroups: 0,
         cr_groups: [libc::gid_t::MAX; libc::XU_NGROUPS as usize],
         cr_pid__c_anonymous_union: libc::__c_anonymous_cr_pid { cr_pid: 0 },
     };
-    // SAFETY: LOCAL_PEERCRED writes a `struct xucred` (unix(4)).
-    unsafe { getsockopt(fd, libc::SOL_LOCAL, libc::LOCAL_PEERCRED, &mut cred) }?;
+    // SAFETY: LOCAL_PEERCRED writes a `struct xucred` (unix(4)): integers,
+    // an array of them, and a union of a pid_t with pointer-sized padding,
+    // of which any bit pattern is a value.
+    let cred = unsafe { getsockopt(fd, libc::SOL_LOCAL, libc::LOCAL_PEERCRED, init) }?;
     if cred.cr_version != libc::XUCRED_VERSION {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

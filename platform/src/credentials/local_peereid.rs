@@ -6,7 +6,8 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{getsockopt, Credentials};
+use super::Credentials;
+use crate::sys::getsockopt;
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "LOCAL_PEEREID";
@@ -17,13 +18,14 @@ const SOL_LOCAL: libc::c_int = 0;
 
 pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
-    let mut id = libc::unpcbid {
+    let init = libc::unpcbid {
         unp_pid: 0,
         unp_euid: libc::uid_t::MAX,
         unp_egid: libc::gid_t::MAX,
     };
-    // SAFETY: LOCAL_PEEREID writes a `struct unpcbid` (unix(4)).
-    unsafe { getsockopt(fd, SOL_LOCAL, libc::LOCAL_PEEREID, &mut id) }?;
+    // SAFETY: LOCAL_PEEREID writes a `struct unpcbid` (unix(4)), all
+    // integers.
+    let id = unsafe { getsockopt(fd, SOL_LOCAL, libc::LOCAL_PEEREID, init) }?;
     Ok(Credentials {
         uid: id.unp_euid,
         gid: id.unp_egid,

@@ -8,8 +8,9 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::{getsockopt, Credentials};
+use super::Credentials;
 use crate::cvt;
+use crate::sys::getsockopt;
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "getpeereid, LOCAL_PEERPID";
@@ -21,9 +22,9 @@ pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     // SAFETY: both out-pointers point to live, writable locals of the exact
     // types getpeereid(3) takes; `fd` is a live borrowed descriptor.
     cvt(unsafe { libc::getpeereid(fd.as_raw_fd(), &mut uid, &mut gid) })?;
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: LOCAL_PEERPID writes a `pid_t` (<sys/un.h>).
-    unsafe { getsockopt(fd, libc::SOL_LOCAL, libc::LOCAL_PEERPID, &mut pid) }?;
+    // Starting from 0, "unknown", should the call succeed without writing.
+    // SAFETY: LOCAL_PEERPID writes a `pid_t` (<sys/un.h>), an integer.
+    let pid: libc::pid_t = unsafe { getsockopt(fd, libc::SOL_LOCAL, libc::LOCAL_PEERPID, 0) }?;
     Ok(Credentials {
         uid,
         gid,

@@ -6,7 +6,8 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{getsockopt, Credentials};
+use super::Credentials;
+use crate::sys::getsockopt;
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "SO_PEERCRED";
@@ -14,13 +15,13 @@ pub const MECHANISM: &str = "SO_PEERCRED";
 pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     // Pre-set to "nobody"-like values so that a call that writes nothing can
     // never make the peer look like root.
-    let mut cred = libc::ucred {
+    let init = libc::ucred {
         pid: 0,
         uid: libc::uid_t::MAX,
         gid: libc::gid_t::MAX,
     };
-    // SAFETY: SO_PEERCRED writes a `struct ucred` (socket(7)).
-    unsafe { getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred) }?;
+    // SAFETY: SO_PEERCRED writes a `struct ucred` (socket(7)), all integers.
+    let cred = unsafe { getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, init) }?;
     Ok(Credentials {
         uid: cred.uid,
         gid: cred.gid,

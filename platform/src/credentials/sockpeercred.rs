@@ -6,21 +6,22 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{getsockopt, Credentials};
+use super::Credentials;
+use crate::sys::getsockopt;
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "SO_PEERCRED (sockpeercred)";
 
 pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
-    let mut cred = libc::sockpeercred {
+    let init = libc::sockpeercred {
         uid: libc::uid_t::MAX,
         gid: libc::gid_t::MAX,
         pid: 0,
     };
     // SAFETY: OpenBSD's SO_PEERCRED writes a `struct sockpeercred`
-    // (getsockopt(2)).
-    unsafe { getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred) }?;
+    // (getsockopt(2)), all integers.
+    let cred = unsafe { getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, init) }?;
     Ok(Credentials {
         uid: cred.uid,
         gid: cred.gid,

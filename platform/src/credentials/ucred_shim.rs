@@ -1,9 +1,12 @@
 //! A stand-in for illumos's `getpeerucred()` and `ucred_*()` on Linux, so
 //! that the getpeerucred backend runs under the whole suite
 //! (`force-getpeerucred`). Same signatures and conventions as illumos
-//! (getpeerucred(3C), ucred_get(3C)), built on SO_PEERCRED; it counts the
-//! `ucred_t` alive, so a test sees one that a lookup did not free.
+//! (getpeerucred(3C), ucred_get(3C)), built on SO_PEERCRED. With
+//! `test-support` it counts the `ucred_t` alive, so a test sees one that a
+//! lookup did not free.
 
+use std::os::fd::BorrowedFd;
+#[cfg(feature = "test-support")]
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 /// What getpeerucred allocates; opaque to the backend, as on illumos.
@@ -12,11 +15,22 @@ pub struct ucred_t {
     cred: libc::ucred,
 }
 
-/// Allocations minus frees.
+/// Allocations minus frees. Only the tests read it, so only a build for
+/// them keeps it.
+#[cfg(feature = "test-support")]
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+#[cfg(feature = "test-support")]
 pub fn live() -> isize {
     LIVE.load(Ordering::SeqCst)
+}
+
+/// Adds `delta` to the live count, in a build for the tests.
+fn count(delta: isize) {
+    #[cfg(feature = "test-support")]
+    LIVE.fetch_add(delta, Ordering::SeqCst);
+    #[cfg(not(feature = "test-support"))]
+    let _ = delta;
 }
 
 /// 0 and `*ucred` set, or -1 and errno set; allocates only when `*ucred` is
@@ -27,27 +41,33 @@ pub fn live() -> isize {
 /// `ucred` points to a writable pointer that is null or was returned by an
 /// earlier call.
 pub unsafe extern "C" fn getpeerucred(fd: libc::c_int, ucred: *mut *mut ucred_t) -> libc::c_int {
-    let mut cred = libc::ucred {
+    // SAFETY: the caller lends `fd` for the duration of this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    let init = libc::ucred {
         pid: 0,
         uid: libc::uid_t::MAX,
         gid: libc::gid_t::MAX,
     };
-    // SAFETY: the caller lends `fd` for the duration of this call.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    // SAFETY: SO_PEERCRED writes a `struct ucred` (socket(7)).
-    if unsafe { super::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred) }.is_err() {
-        // getsockopt left errno set.
-        return -1;
-    }
-    // SAFETY: the caller guarantees `ucred` is a valid pointer to a pointer
-    // that is null or one of ours.
-    unsafe {
-        if (*ucred).is_null() {
-            *ucred = Box::into_raw(Box::new(ucred_t { cred }));
-            LIVE.fetch_add(1, Ordering::SeqCst);
-        } else {
-            (**ucred).cred = cred;
+    // SAFETY: SO_PEERCRED writes a `struct ucred` (socket(7)), all integers.
+    let got = unsafe { crate::sys::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, init) };
+    let cred = match got {
+        Ok(cred) => cred,
+        Err(e) => {
+            // A short answer is an error with no errno of its own, and the
+            // caller reads errno after -1.
+            nix::errno::Errno::set_raw(e.raw_os_error().unwrap_or(libc::EINVAL));
+            return -1;
         }
+    };
+    // SAFETY: the caller guarantees `ucred` points to a writable pointer.
+    let slot = unsafe { &mut *ucred };
+    if slot.is_null() {
+        *slot = Box::into_raw(Box::new(ucred_t { cred }));
+        count(1);
+    } else {
+        // SAFETY: a non-null `*ucred` was returned by an earlier call (the
+        // caller's guarantee) and not freed, so it is a live `ucred_t`.
+        unsafe { (**slot).cred = cred };
     }
     0
 }
@@ -59,7 +79,7 @@ pub unsafe extern "C" fn ucred_free(ucred: *mut ucred_t) {
     if !ucred.is_null() {
         // SAFETY: allocated by Box::into_raw in getpeerucred, freed once.
         drop(unsafe { Box::from_raw(ucred) });
-        LIVE.fetch_sub(1, Ordering::SeqCst);
+        count(-1);
     }
 }
 

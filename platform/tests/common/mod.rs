@@ -171,13 +171,7 @@ pub fn groups() -> Vec<libc::gid_t> {
 
 /// Sets the supplementary groups (as root), for setting up a test.
 pub fn set_groups(list: &[libc::gid_t]) -> Result<(), String> {
-    // SAFETY: `list` is a live slice of gids of the given length.
-    let r = unsafe { libc::setgroups(list.len() as _, list.as_ptr()) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(format!("setgroups: {}", std::io::Error::last_os_error()))
-    }
+    platform::host::set_groups(list).map_err(|e| format!("setgroups: {e}"))
 }
 
 /// Sets real and effective gid, then uid (as root), for setting up a test.

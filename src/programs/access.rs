@@ -1,0 +1,222 @@
+//! s6-ipcserver-access: access control for a client of s6-ipcserver, by
+//! the uid and gid the server found. Looks the client up in the rules
+//! (rules/), then execs prog (or the rule's `exec`) with the rule's
+//! environment, or exits 1.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use clap::Command;
+
+use crate::error::Error;
+use crate::exec::{exec, EnvChange};
+use crate::getopt::{self, flag, value, Parsed};
+use crate::log::Verbosity;
+use crate::numbers::decimal;
+use crate::rules::{self, Decision, Rules, UidGidQuery};
+
+pub const NAME: &str = "s6-ipcserver-access";
+
+pub const USAGE: &str = "s6-ipcserver-access [ -v verbosity ] [ -e | -E ] [ -l localname ] \
+[ -i rulesdir | -x rulesfile ] prog...";
+
+pub fn command() -> Command {
+    let cmd = getopt::program(
+        NAME,
+        USAGE,
+        "Access control for the clients of s6-ipcserver, by uid and gid",
+        "Reads PROTO, ${PROTO}REMOTEEUID and ${PROTO}REMOTEEGID (set by s6-ipcserver) and \
+         looks the client up in a rules directory (-i) or a rules file (-x, made by \
+         s6-accessrules-cdb-from-fs): uid/self (if the client's euid is this program's), \
+         uid/EUID, gid/self (likewise), gid/EGID, uid/default; the first key with a rule \
+         decides. If it allows, execs PROG (or the rule's exec, with execlineb -Pc) with \
+         the rule's environment; otherwise, or if no key has a rule, exits 1.",
+    )
+    .arg(value("verbosity", 'v', "verbosity", "0: fatal errors only; 1: also log allowed clients (default); 2: also denied clients and warnings"))
+    .arg(flag("env", 'e', "Set ${PROTO}LOCALPATH to the -l value or the socket's own address (default)").overrides_with("no-env"))
+    .arg(flag("no-env", 'E', "Remove PROTO and the ${PROTO}* variables s6-ipcserver sets; the rule's environment still applies").overrides_with("env"))
+    .arg(value("localname", 'l', "localname", "Set ${PROTO}LOCALPATH to localname, without asking the socket (with -e)"))
+    .arg(value("rulesdir", 'i', "rulesdir", "Rules in a directory: rulesdir/uid/N/allow and so on").value_hint(clap::ValueHint::DirPath).overrides_with("rulesfile"))
+    .arg(value("rulesfile", 'x', "rulesfile", "Rules in a cdb file made by s6-accessrules-cdb-from-fs").value_hint(clap::ValueHint::FilePath).overrides_with("rulesdir"));
+    getopt::help_and_version(cmd).arg(getopt::prog(
+        "The program, and its arguments, to exec for an allowed client",
+    ))
+}
+
+/// Where the rules are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Dir(OsString),
+    File(OsString),
+    /// Neither -i nor -x: every client is allowed, with a warning.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub verbosity: Verbosity,
+    pub keep_env: bool,
+    pub localname: Option<OsString>,
+    pub source: Source,
+    pub argv: Vec<OsString>,
+}
+
+pub fn parse(args: &[OsString]) -> Result<Parsed<Config>, Error> {
+    let o = match getopt::parse(command(), args, USAGE)? {
+        Parsed::Run(o) => o,
+        Parsed::Print(text) => return Ok(Parsed::Print(text)),
+    };
+    let source = match (o.os("rulesdir"), o.os("rulesfile")) {
+        (Some(dir), _) => Source::Dir(dir.to_os_string()),
+        (None, Some(file)) => Source::File(file.to_os_string()),
+        (None, None) => Source::None,
+    };
+    Ok(Parsed::Run(Config {
+        verbosity: Verbosity::from_level(o.last_valid("verbosity", decimal)?.unwrap_or(1)),
+        keep_env: !o.flag("no-env"),
+        localname: o.os("localname").map(|l| l.to_os_string()),
+        source,
+        argv: o.prog_argv()?,
+    }))
+}
+
+/// The client, as the server described it.
+struct Client {
+    proto: OsString,
+    uid: u32,
+    gid: u32,
+}
+
+fn client(env: &impl Fn(&str) -> Option<OsString>) -> Result<Client, Error> {
+    let proto = env("PROTO").ok_or_else(|| Error::env("PROTO", "is not set"))?;
+    let id = |suffix: &str| {
+        let name = format!("{}{suffix}", proto.to_string_lossy());
+        let v = env(&name).ok_or_else(|| Error::env(name.clone(), "is not set"))?;
+        decimal(v.as_bytes()).ok_or_else(|| Error::env(name, "is not a decimal id"))
+    };
+    Ok(Client {
+        uid: id("REMOTEEUID")?,
+        gid: id("REMOTEEGID")?,
+        proto,
+    })
+}
+
+fn info(line: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().write_all(format!("{NAME}: info: {line}\n").as_bytes());
+}
+
+pub fn run(cfg: Config) -> Result<(), Error> {
+    let c = client(&|name| std::env::var_os(name))?;
+    let rules = match &cfg.source {
+        Source::Dir(dir) => Some(Rules::dir(dir)),
+        Source::File(file) => Some(Rules::cdb(file).map_err(Error::Rules)?),
+        Source::None => None,
+    };
+    let pid = std::process::id();
+    let allow = match rules {
+        None => {
+            if cfg.verbosity >= Verbosity::Verbose {
+                let _ = std::io::stderr()
+                    .write_all(format!("{NAME}: warning: invoked without a ruleset!\n").as_bytes());
+            }
+            rules::Allow::default()
+        }
+        Some(rules) => {
+            let query = UidGidQuery {
+                client_uid: c.uid,
+                client_gid: c.gid,
+                self_euid: nix::unistd::geteuid().as_raw(),
+                self_egid: nix::unistd::getegid().as_raw(),
+                extra_gids: &[],
+            };
+            // The reasons the C program gives at -v2, errno texts of its
+            // lookup: a rule that denies, or no rule at all.
+            match rules::check_uidgid(&rules, &query).map_err(Error::Rules)? {
+                Some(rules::Match {
+                    decision: Decision::Allow(allow),
+                    ..
+                }) => allow,
+                found => {
+                    if cfg.verbosity >= Verbosity::Verbose {
+                        let why = match found {
+                            Some(_) => "Permission denied",
+                            None => "No such file or directory",
+                        };
+                        info(format_args!(
+                            "deny pid {pid} uid {} gid {}: {why}",
+                            c.uid, c.gid
+                        ));
+                    }
+                    return Err(Error::Denied(None));
+                }
+            }
+        }
+    };
+    if cfg.verbosity >= Verbosity::Normal {
+        info(format_args!("allow pid {pid} uid {} gid {}", c.uid, c.gid));
+    }
+    let mut env = Vec::new();
+    let var = |suffix: &str| {
+        let mut name = c.proto.clone();
+        name.push(suffix);
+        name
+    };
+    if cfg.keep_env {
+        let local = match cfg.localname {
+            Some(l) => l,
+            None => OsString::from_vec(local_path()?),
+        };
+        env.push(EnvChange::Set(var("LOCALPATH"), local));
+    } else {
+        for suffix in [
+            "REMOTEEUID",
+            "REMOTEEGID",
+            "REMOTEPID",
+            "REMOTEPATH",
+            "LOCALPATH",
+            "CONNNUM",
+        ] {
+            env.push(EnvChange::Unset(var(suffix)));
+        }
+        env.push(EnvChange::Unset("PROTO".into()));
+    }
+    for change in allow.env {
+        env.push(match change {
+            rules::EnvChange::Set { name, value } => {
+                EnvChange::Set(OsString::from_vec(name), OsString::from_vec(value))
+            }
+            rules::EnvChange::Unset { name } => EnvChange::Unset(OsString::from_vec(name)),
+        });
+    }
+    let argv = match allow.exec {
+        None => cfg.argv,
+        Some(mut line) => {
+            // As the C program's argv would, the command line ends at a NUL.
+            if let Some(end) = line.iter().position(|&b| b == 0) {
+                line.truncate(end);
+            }
+            vec!["execlineb".into(), "-Pc".into(), OsString::from_vec(line)]
+        }
+    };
+    Err(exec(&argv, &env))
+}
+
+/// The address of the socket the client connected to: the server's, read
+/// from the connection on stdin.
+fn local_path() -> Result<Vec<u8>, Error> {
+    // A closed or non-socket fd 0 is an error the call reports.
+    let stdin = std::io::stdin();
+    let fd: BorrowedFd<'_> = std::os::fd::AsFd::as_fd(&stdin);
+    let mut addr = platform::socket::PeerAddr::default();
+    platform::socket::local_addr(fd, &mut addr).map_err(|e| {
+        Error::sys(
+            "unable to read the local address of the connection on stdin",
+            e,
+        )
+    })?;
+    let mut out = Vec::new();
+    addr.remote().write_env_value(&mut out);
+    Ok(out)
+}
