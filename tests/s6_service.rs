@@ -1,6 +1,7 @@
-//! The s6 example (examples/s6/whoami) under Debian's s6-supervise: the
-//! service reaches readiness through `-1` and notification-fd, serves a
-//! client, and stops cleanly on `s6-svc -d`.
+//! The s6 examples under Debian's s6-supervise: examples/s6/whoami reaches
+//! readiness through `-1` and notification-fd, serves a client, and stops
+//! cleanly on `s6-svc -d`; examples/s6/whoami-access serves root and
+//! refuses others by its rules.
 //!
 //! The example looks up credentials (it prints the client's uid), so it
 //! cannot serve in the build that forces the lookup to be unsupported.
@@ -65,59 +66,42 @@ fn service_pid(dir: &Path) -> Option<i32> {
     out.trim().parse().ok().filter(|&p| ok && p > 0)
 }
 
-#[test]
-fn s6_example_service_runs_under_s6_supervise() {
-    if common::skip_unless_tool("s6_example_service_runs_under_s6_supervise", "s6-supervise") {
-        return;
-    }
+/// Copies examples/s6/NAME (its run script with `replace` applied, each
+/// string required to be there so that the test notices when the example
+/// changes shape, and every other file as it is) into `tmp`, starts
+/// s6-supervise on it and waits until the service is ready.
+fn start_example(
+    tmp: &TempDir,
+    name: &str,
+    replace: &[(&str, String)],
+) -> (Supervise, std::path::PathBuf) {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let tmp = TempDir::new();
-    let svc = tmp.join("whoami");
-    let sock = tmp.join("whoami.sock");
-    std::fs::create_dir(&svc).unwrap();
-
-    // The example, pointed at the freshly built binary, a private socket and
-    // the demo program in the source tree. Each replaced string must be
-    // there, so the test notices if the example changes shape.
-    let run_script = std::fs::read_to_string(examples.join("s6/whoami/run")).unwrap();
+    let from = examples.join("s6").join(name);
+    let svc = tmp.join(name);
+    copy_tree(&from, &svc);
+    let run_script = std::fs::read_to_string(from.join("run")).unwrap();
     let mut patched = run_script.clone();
-    for (from, to) in [
-        ("exec s6-ipcserver-rs ", format!("exec {} ", common::bin())),
-        ("/run/whoami.sock", sock.display().to_string()),
-        (
-            "/usr/local/libexec/ipc-whoami",
-            examples.join("whoami").display().to_string(),
-        ),
-    ] {
+    for (from, to) in replace {
         assert!(
             patched.contains(from),
-            "examples/s6/whoami/run no longer has {from:?}"
+            "examples/s6/{name}/run no longer has {from:?}"
         );
-        patched = patched.replacen(from, &to, 1);
+        patched = patched.replace(from, to);
     }
     assert!(patched.contains(" -1 "), "the s6 example must use -1");
     std::fs::write(svc.join("run"), patched).unwrap();
-    std::fs::set_permissions(
-        svc.join("run"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::copy(
-        examples.join("s6/whoami/notification-fd"),
-        svc.join("notification-fd"),
-    )
-    .unwrap();
 
     let mut cmd = s6("s6-supervise");
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd
         .arg(&svc)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        // The service's log (its run script sends stderr to stdout).
+        .stdout(std::fs::File::create(tmp.join("log")).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn s6-supervise");
-    let mut sup = Supervise {
+    let sup = Supervise {
         child,
         dir: svc.clone(),
     };
@@ -136,6 +120,48 @@ fn s6_example_service_runs_under_s6_supervise() {
         svstat(&svc)
     );
     assert!(svstat(&svc).contains("ready"), "{}", svstat(&svc));
+    (sup, svc)
+}
+
+/// `cp -R`, modes kept.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// The demo program in the source tree.
+fn whoami() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/whoami")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn s6_example_service_runs_under_s6_supervise() {
+    if common::skip_unless_tool("s6_example_service_runs_under_s6_supervise", "s6-supervise") {
+        return;
+    }
+    let tmp = TempDir::new();
+    let sock = tmp.join("whoami.sock");
+    let (mut sup, svc) = start_example(
+        &tmp,
+        "whoami",
+        &[
+            ("exec s6-ipcserver-rs ", format!("exec {} ", common::bin())),
+            ("/run/whoami.sock", sock.display().to_string()),
+            ("/usr/local/libexec/ipc-whoami", whoami()),
+        ],
+    );
+    let ms = TIMEOUT.as_millis().to_string();
 
     // Ready means accepting: connect at once.
     let answer = String::from_utf8(common::request(&sock, b"")).unwrap();
@@ -176,4 +202,65 @@ fn s6_example_service_runs_under_s6_supervise() {
         assert!(Instant::now() < deadline, "s6-supervise did not exit on -x");
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn s6_example_with_access_rules_serves_root_and_refuses_others() {
+    let test = "s6_example_with_access_rules_serves_root_and_refuses_others";
+    if common::skip_unless_tool(test, "s6-supervise")
+        || common::skip_unless_tool(test, "s6-ipcclient")
+        || common::skip_unless_root(test)
+    {
+        return;
+    }
+    let tmp = TempDir::new();
+    let sock = tmp.join("whoami-access.sock");
+    let (_sup, _svc) = start_example(
+        &tmp,
+        "whoami-access",
+        &[
+            ("exec s6-ipcserver-rs ", format!("exec {} ", common::bin())),
+            ("/run/whoami-access.sock", sock.display().to_string()),
+            (
+                "s6-ipcserver-access-rs ",
+                format!("{} ", env!("CARGO_BIN_EXE_s6-ipcserver-access")),
+            ),
+            (
+                "s6-connlimit-rs",
+                env!("CARGO_BIN_EXE_s6-connlimit").to_string(),
+            ),
+            ("/usr/local/libexec/ipc-whoami", whoami()),
+        ],
+    );
+    // Root: allowed by rules/uid/0, with IPCCONNMAX=2 under s6-connlimit.
+    let answer = String::from_utf8(common::request(&sock, b"")).unwrap();
+    assert_eq!(answer, "proto=IPC uid=0 gid=0 connections=1\n");
+
+    // uid 65534 matches no rule: the connection is closed unanswered.
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new("timeout")
+        .args(["10", "s6-ipcclient"])
+        .arg(&sock)
+        .args(["sh", "-c", "echo >&7; cat <&6"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run s6-ipcclient");
+    assert_eq!(out.stdout, b"", "uid 65534 is refused");
+    // It connected (111 would say it could not); the refusal may reset the
+    // connection under its unread line.
+    assert_ne!(out.status.code(), Some(111), "{out:?}");
+    common::eventually("the denial in the service's log", || {
+        std::fs::read_to_string(tmp.join("log")).is_ok_and(|log| {
+            log.lines().any(|l| {
+                l.starts_with("s6-ipcserver-access: info: deny pid ")
+                    && l.ends_with(" uid 65534 gid 65534: No such file or directory")
+            })
+        })
+    });
 }
