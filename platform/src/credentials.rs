@@ -1,8 +1,9 @@
 //! Who is on the other end of a connected Unix stream socket.
 //!
 //! Every backend answers with the *effective* uid and gid the client had when
-//! it called `connect()`, as the kernel recorded them, and the client's pid
-//! where the system records one. Exactly one backend is compiled on every
+//! it called `connect()`, as the kernel recorded them, the client's pid
+//! where the system records one, and its supplementary groups where the
+//! system records all of them. Exactly one backend is compiled on every
 //! target; the fallback fails closed and never reports an identity.
 
 use std::io;
@@ -16,6 +17,61 @@ pub struct Credentials {
     /// The client's pid, where the system records it; `None` when this
     /// system has no way to say, or said it did not know.
     pub pid: Option<libc::pid_t>,
+}
+
+/// The client's supplementary groups at `connect()`, in the order the
+/// system gives them, or unknown: where the system does not record them,
+/// or its record may have been cut short. Made once, with room for
+/// `NGROUPS_MAX` groups, and refilled for every connection, so that a
+/// lookup allocates nothing.
+#[derive(Debug, Clone)]
+pub struct Groups {
+    list: Vec<libc::gid_t>,
+    known: bool,
+}
+
+impl Default for Groups {
+    fn default() -> Self {
+        Groups::new()
+    }
+}
+
+impl Groups {
+    pub fn new() -> Groups {
+        Groups {
+            list: Vec::with_capacity(crate::privileges::ngroups_max().max(16)),
+            known: false,
+        }
+    }
+
+    /// The list, or `None` when unknown.
+    pub fn get(&self) -> Option<&[libc::gid_t]> {
+        self.known.then_some(&self.list[..])
+    }
+
+    pub(crate) fn set_unknown(&mut self) {
+        self.list.clear();
+        self.known = false;
+    }
+
+    pub(crate) fn set(&mut self, groups: &[libc::gid_t]) {
+        self.list.clear();
+        self.list.extend_from_slice(groups);
+        self.known = true;
+    }
+
+    /// The storage, for a backend that has the system write into it: the
+    /// list is empty and unknown until [`Groups::mark_known`].
+    #[allow(dead_code)] // only the backends that read into it
+    pub(crate) fn storage(&mut self) -> &mut Vec<libc::gid_t> {
+        self.set_unknown();
+        &mut self.list
+    }
+
+    #[allow(dead_code)] // only the backends that read into it
+    pub(crate) fn mark_known(&mut self) {
+        self.known = true;
+    }
 }
 
 cfg_if::cfg_if! {
@@ -32,9 +88,21 @@ cfg_if::cfg_if! {
         mod backend;
         #[path = "credentials/ucred_shim.rs"]
         mod ucred_shim;
+        #[path = "credentials/so_peergroups.rs"]
+        mod so_peergroups;
+    } else if #[cfg(feature = "force-xucred")] {
+        // FreeBSD's backend on Linux, over a stand-in for LOCAL_PEERCRED.
+        #[path = "credentials/local_peercred.rs"]
+        mod backend;
+        #[path = "credentials/xucred_shim.rs"]
+        mod xucred_shim;
+        #[path = "credentials/so_peergroups.rs"]
+        mod so_peergroups;
     } else if #[cfg(any(target_os = "linux", target_os = "android"))] {
         #[path = "credentials/so_peercred.rs"]
         mod backend;
+        #[path = "credentials/so_peergroups.rs"]
+        mod so_peergroups;
     } else if #[cfg(target_vendor = "apple")] {
         #[path = "credentials/local_peerpid.rs"]
         mod backend;
@@ -67,9 +135,37 @@ pub const SUPPORTED: bool = backend::SUPPORTED;
 /// The name of the mechanism this build uses, for `--version` and logs.
 pub const MECHANISM: &str = backend::MECHANISM;
 
+/// Where this build reads the client's groups from, or `None` where it
+/// cannot: every lookup then leaves them unknown.
+pub const GROUPS_MECHANISM: Option<&str> = backend::GROUPS_MECHANISM;
+
+/// The most supplementary groups a lookup can give in full; a client with
+/// more has them unknown. 0 where they are never known; `usize::MAX` where
+/// the system records every group.
+pub const MAX_KNOWN_GROUPS: usize = backend::MAX_KNOWN_GROUPS;
+
 /// The credentials of the peer of the connected Unix stream socket `fd`.
 pub fn peer<F: AsFd>(fd: &F) -> io::Result<Credentials> {
-    backend::peer(fd.as_fd())
+    backend::peer(fd.as_fd(), None)
+}
+
+/// [`peer`], and the peer's supplementary groups into `groups` (unknown if
+/// the system did not give all of them).
+pub fn peer_with_groups<F: AsFd>(fd: &F, groups: &mut Groups) -> io::Result<Credentials> {
+    groups.set_unknown();
+    backend::peer(fd.as_fd(), Some(groups))
+}
+
+/// The groups of a `struct xucred` (FreeBSD, DragonFly, macOS):
+/// `cr_groups[0]` is the effective gid and the supplementary groups follow,
+/// up to `cr_ngroups`; the array holds at most its length, so a full array
+/// may have been cut short, and is unknown.
+#[allow(dead_code)] // only the xucred backends
+fn xucred_groups(ngroups: libc::c_short, array: &[libc::gid_t], out: &mut Groups) {
+    match usize::try_from(ngroups) {
+        Ok(n) if n >= 1 && n < array.len() => out.set(&array[1..n]),
+        _ => out.set_unknown(),
+    }
 }
 
 /// How many `ucred_t` the test stand-in for illumos's `getpeerucred` has

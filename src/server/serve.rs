@@ -13,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use platform::children::{self, Ending};
-use platform::credentials::{self, Credentials};
+use platform::credentials::{self, Credentials, Groups};
 use platform::fd::OwnFrom;
 use platform::signals::Signals;
 use platform::socket::{self, PeerAddr, RemoteAddr};
@@ -69,6 +69,9 @@ struct Vars {
     /// Set where the system records the client's pid (platform/), unset
     /// where it does not, and with `-P`.
     pid: Slot,
+    /// The client's supplementary groups, comma-separated; unset where the
+    /// system does not record all of them, and with `-P`.
+    gidlist: Slot,
     connnum: Slot,
     path: Slot,
 }
@@ -86,6 +89,8 @@ struct Server {
     reports: Vec<Report>,
     table: ConnectionTable<Accepted>,
     peer: PeerAddr,
+    /// The client's groups, refilled for every connection.
+    groups: Groups,
     /// Accepting is paused until then after a resource shortage.
     backoff_until: Option<Instant>,
     /// Whether the current resource shortage was already logged.
@@ -110,6 +115,7 @@ pub fn run(cfg: Serving, listener: OwnedFd, own_from: OwnFrom) -> Result<(), Err
         "IPCREMOTEEUID",
         "IPCREMOTEEGID",
         "IPCREMOTEPID",
+        "IPCREMOTEGIDLIST",
         "IPCCONNNUM",
         "IPCREMOTEPATH",
     ];
@@ -122,6 +128,7 @@ pub fn run(cfg: Serving, listener: OwnedFd, own_from: OwnFrom) -> Result<(), Err
         euid: env.slot("IPCREMOTEEUID"),
         egid: env.slot("IPCREMOTEEGID"),
         pid: env.slot("IPCREMOTEPID"),
+        gidlist: env.slot("IPCREMOTEGIDLIST"),
         connnum: env.slot("IPCCONNNUM"),
         path: env.slot("IPCREMOTEPATH"),
     };
@@ -153,6 +160,7 @@ pub fn run(cfg: Serving, listener: OwnedFd, own_from: OwnFrom) -> Result<(), Err
         env,
         vars,
         peer: PeerAddr::default(),
+        groups: Groups::new(),
         backoff_until: None,
         shortage_logged: false,
         reap_waits: false,
@@ -491,7 +499,7 @@ impl Server {
     /// hand over to a spawner. Every decision about it is made here.
     fn serve(&mut self, conn: OwnedFd) {
         let creds = if self.cfg.lookup {
-            match credentials::peer(&conn) {
+            match credentials::peer_with_groups(&conn, &mut self.groups) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     self.log.warn(format_args!(
@@ -578,12 +586,25 @@ impl Server {
                     Some(pid) => self.env.set_with(v.pid, |b| write!(b, "{pid}"))?,
                     None => self.env.unset(v.pid),
                 }
+                match self.groups.get() {
+                    Some(list) => self.env.set_with(v.gidlist, |b| {
+                        for (i, g) in list.iter().enumerate() {
+                            if i > 0 {
+                                b.push(b',');
+                            }
+                            write!(b, "{g}")?;
+                        }
+                        Ok(())
+                    })?,
+                    None => self.env.unset(v.gidlist),
+                }
                 self.env.set_with(v.connnum, |b| write!(b, "{connnum}"))?;
             }
             None => {
                 self.env.unset(v.euid);
                 self.env.unset(v.egid);
                 self.env.unset(v.pid);
+                self.env.unset(v.gidlist);
                 self.env.set(v.connnum, b"")?;
             }
         }

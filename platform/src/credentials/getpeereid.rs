@@ -6,7 +6,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use super::Credentials;
+use super::{Credentials, Groups};
 use crate::cvt;
 
 #[cfg(not(feature = "force-getpeereid"))]
@@ -22,8 +22,10 @@ extern "C" {
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "getpeereid";
+pub const GROUPS_MECHANISM: Option<&str> = None;
+pub const MAX_KNOWN_GROUPS: usize = 0;
 
-pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
+pub fn peer(fd: BorrowedFd<'_>, _groups: Option<&mut Groups>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
     let mut uid = libc::uid_t::MAX;
     let mut gid = libc::gid_t::MAX;

@@ -6,17 +6,19 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::Credentials;
+use super::{Credentials, Groups};
 use crate::sys::getsockopt;
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "LOCAL_PEEREID";
+pub const GROUPS_MECHANISM: Option<&str> = None;
+pub const MAX_KNOWN_GROUPS: usize = 0;
 
 /// The level of the local-domain socket options: NetBSD's <sys/un.h> names
 /// none (FreeBSD's and Apple's call it SOL_LOCAL), and unix(4) passes 0.
 const SOL_LOCAL: libc::c_int = 0;
 
-pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
+pub fn peer(fd: BorrowedFd<'_>, _groups: Option<&mut Groups>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
     let init = libc::unpcbid {
         unp_pid: 0,

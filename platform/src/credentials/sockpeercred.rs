@@ -6,13 +6,15 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::Credentials;
+use super::{Credentials, Groups};
 use crate::sys::getsockopt;
 
 pub const SUPPORTED: bool = true;
 pub const MECHANISM: &str = "SO_PEERCRED (sockpeercred)";
+pub const GROUPS_MECHANISM: Option<&str> = None;
+pub const MAX_KNOWN_GROUPS: usize = 0;
 
-pub fn peer(fd: BorrowedFd<'_>) -> io::Result<Credentials> {
+pub fn peer(fd: BorrowedFd<'_>, _groups: Option<&mut Groups>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
     let init = libc::sockpeercred {
         uid: libc::uid_t::MAX,

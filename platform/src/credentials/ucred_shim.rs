@@ -1,7 +1,8 @@
 //! A stand-in for illumos's `getpeerucred()` and `ucred_*()` on Linux, so
 //! that the getpeerucred backend runs under the whole suite
 //! (`force-getpeerucred`). Same signatures and conventions as illumos
-//! (getpeerucred(3C), ucred_get(3C)), built on SO_PEERCRED. With
+//! (getpeerucred(3C), ucred_get(3C)), built on SO_PEERCRED and
+//! SO_PEERGROUPS. With
 //! `test-support` it counts the `ucred_t` alive, so a test sees one that a
 //! lookup did not free.
 
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 #[allow(non_camel_case_types)]
 pub struct ucred_t {
     cred: libc::ucred,
+    /// The supplementary groups, `None` where the kernel did not say.
+    groups: Option<Vec<libc::gid_t>>,
 }
 
 /// Allocations minus frees. Only the tests read it, so only a build for
@@ -61,13 +64,16 @@ pub unsafe extern "C" fn getpeerucred(fd: libc::c_int, ucred: *mut *mut ucred_t)
     };
     // SAFETY: the caller guarantees `ucred` points to a writable pointer.
     let slot = unsafe { &mut *ucred };
+    let mut peer_groups = super::Groups::new();
+    super::so_peergroups::peer_groups(fd, &mut peer_groups);
+    let groups = peer_groups.get().map(<[_]>::to_vec);
     if slot.is_null() {
-        *slot = Box::into_raw(Box::new(ucred_t { cred }));
+        *slot = Box::into_raw(Box::new(ucred_t { cred, groups }));
         count(1);
     } else {
         // SAFETY: a non-null `*ucred` was returned by an earlier call (the
         // caller's guarantee) and not freed, so it is a live `ucred_t`.
-        unsafe { (**slot).cred = cred };
+        unsafe { **slot = ucred_t { cred, groups } };
     }
     0
 }
@@ -97,6 +103,31 @@ pub unsafe extern "C" fn ucred_geteuid(ucred: *const ucred_t) -> libc::uid_t {
 pub unsafe extern "C" fn ucred_getegid(ucred: *const ucred_t) -> libc::gid_t {
     // SAFETY: see above.
     unsafe { (*ucred).cred.gid }
+}
+
+/// The number of supplementary groups, with `*groups` pointing at them
+/// inside the `ucred_t`; -1 and EINVAL when not available, as on illumos.
+///
+/// # Safety
+///
+/// `ucred` is a live `ucred_t` from [`getpeerucred`]; `groups` is a
+/// writable pointer.
+pub unsafe extern "C" fn ucred_getgroups(
+    ucred: *const ucred_t,
+    groups: *mut *const libc::gid_t,
+) -> libc::c_int {
+    // SAFETY: see above.
+    match unsafe { &(*ucred).groups } {
+        Some(list) => {
+            // SAFETY: the caller guarantees `groups` is writable.
+            unsafe { *groups = list.as_ptr() };
+            libc::c_int::try_from(list.len()).unwrap_or(-1)
+        }
+        None => {
+            nix::errno::Errno::set_raw(libc::EINVAL);
+            -1
+        }
+    }
 }
 
 /// -1 when unknown, as on illumos (Linux says 0).

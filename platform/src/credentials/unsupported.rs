@@ -4,12 +4,14 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::Credentials;
+use super::{Credentials, Groups};
 
 pub const SUPPORTED: bool = false;
 pub const MECHANISM: &str = "none";
+pub const GROUPS_MECHANISM: Option<&str> = None;
+pub const MAX_KNOWN_GROUPS: usize = 0;
 
-pub fn peer(_fd: BorrowedFd<'_>) -> io::Result<Credentials> {
+pub fn peer(_fd: BorrowedFd<'_>, _groups: Option<&mut Groups>) -> io::Result<Credentials> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "peer credentials lookup is not supported on this platform, use -P",
