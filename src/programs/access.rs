@@ -14,13 +14,13 @@ use crate::error::Error;
 use crate::exec::{exec, EnvChange};
 use crate::getopt::{self, flag, value, Parsed};
 use crate::log::Verbosity;
-use crate::numbers::decimal;
+use crate::numbers::{decimal, gidlist};
 use crate::rules::{self, Decision, Rules, UidGidQuery};
 
 pub const NAME: &str = "s6-ipcserver-access";
 
 pub const USAGE: &str = "s6-ipcserver-access [ -v verbosity ] [ -e | -E ] [ -l localname ] \
-[ -i rulesdir | -x rulesfile ] prog...";
+[ -i rulesdir | -x rulesfile ] [ -g ] prog...";
 
 pub fn command() -> Command {
     let cmd = getopt::program(
@@ -30,8 +30,9 @@ pub fn command() -> Command {
         "Reads PROTO, ${PROTO}REMOTEEUID and ${PROTO}REMOTEEGID (set by s6-ipcserver) and \
          looks the client up in a rules directory (-i) or a rules file (-x, made by \
          s6-accessrules-cdb-from-fs): uid/self (if the client's euid is this program's), \
-         uid/EUID, gid/self (likewise), gid/EGID, uid/default; the first key with a rule \
-         decides. If it allows, execs PROG (or the rule's exec, with execlineb -Pc) with \
+         uid/EUID, gid/self (likewise), gid/EGID, with -g gid/G for each of the client's \
+         supplementary groups in ${PROTO}REMOTEGIDLIST, then uid/default; the first key \
+         with a rule decides. If it allows, execs PROG (or the rule's exec, with execlineb -Pc) with \
          the rule's environment; otherwise, or if no key has a rule, exits 1.",
     )
     .arg(value("verbosity", 'v', "verbosity", "0: fatal errors only; 1: also log allowed clients (default); 2: also denied clients and warnings"))
@@ -39,7 +40,8 @@ pub fn command() -> Command {
     .arg(flag("no-env", 'E', "Remove PROTO and the ${PROTO}* variables s6-ipcserver sets; the rule's environment still applies").overrides_with("env"))
     .arg(value("localname", 'l', "localname", "Set ${PROTO}LOCALPATH to localname, without asking the socket (with -e)"))
     .arg(value("rulesdir", 'i', "rulesdir", "Rules in a directory: rulesdir/uid/N/allow and so on").value_hint(clap::ValueHint::DirPath).overrides_with("rulesfile"))
-    .arg(value("rulesfile", 'x', "rulesfile", "Rules in a cdb file made by s6-accessrules-cdb-from-fs").value_hint(clap::ValueHint::FilePath).overrides_with("rulesdir"));
+    .arg(value("rulesfile", 'x', "rulesfile", "Rules in a cdb file made by s6-accessrules-cdb-from-fs").value_hint(clap::ValueHint::FilePath).overrides_with("rulesdir"))
+    .arg(flag("groups", 'g', "Also try gid/G for every G of ${PROTO}REMOTEGIDLIST, in order, after gid/EGID and before uid/default; refuse the client if the variable is unset"));
     getopt::help_and_version(cmd).arg(getopt::prog(
         "The program, and its arguments, to exec for an allowed client",
     ))
@@ -60,6 +62,8 @@ pub struct Config {
     pub keep_env: bool,
     pub localname: Option<OsString>,
     pub source: Source,
+    /// `-g`: the client's supplementary groups are keys too.
+    pub groups: bool,
     pub argv: Vec<OsString>,
 }
 
@@ -78,6 +82,7 @@ pub fn parse(args: &[OsString]) -> Result<Parsed<Config>, Error> {
         keep_env: !o.flag("no-env"),
         localname: o.os("localname").map(|l| l.to_os_string()),
         source,
+        groups: o.flag("groups"),
         argv: o.prog_argv()?,
     }))
 }
@@ -87,18 +92,39 @@ struct Client {
     proto: OsString,
     uid: u32,
     gid: u32,
+    /// With `-g`: its supplementary groups.
+    groups: Vec<u32>,
 }
 
-fn client(env: &impl Fn(&str) -> Option<OsString>) -> Result<Client, Error> {
+fn client(env: &impl Fn(&str) -> Option<OsString>, groups: bool) -> Result<Client, Error> {
     let proto = env("PROTO").ok_or_else(|| Error::env("PROTO", "is not set"))?;
     let id = |suffix: &str| {
         let name = format!("{}{suffix}", proto.to_string_lossy());
         let v = env(&name).ok_or_else(|| Error::env(name.clone(), "is not set"))?;
         decimal(v.as_bytes()).ok_or_else(|| Error::env(name, "is not a decimal id"))
     };
+    let uid = id("REMOTEEUID")?;
+    let gid = id("REMOTEEGID")?;
+    // Never matched on the primary gid alone: a server that did not look
+    // the groups up (-P) or a system that does not record them leaves
+    // the variable unset, and -g then refuses the client.
+    let groups = if groups {
+        let name = format!("{}REMOTEGIDLIST", proto.to_string_lossy());
+        let v = env(&name).ok_or_else(|| {
+            Error::env(
+                name.clone(),
+                "is not set: -g needs the client's groups, which the server gives where the system records them, and not with -P",
+            )
+        })?;
+        gidlist(v.as_bytes(), usize::MAX)
+            .ok_or_else(|| Error::env(name, "is not a comma-separated list of decimal gids"))?
+    } else {
+        Vec::new()
+    };
     Ok(Client {
-        uid: id("REMOTEEUID")?,
-        gid: id("REMOTEEGID")?,
+        uid,
+        gid,
+        groups,
         proto,
     })
 }
@@ -108,7 +134,7 @@ fn info(line: std::fmt::Arguments<'_>) {
 }
 
 pub fn run(cfg: Config) -> Result<(), Error> {
-    let c = client(&|name| std::env::var_os(name))?;
+    let c = client(&|name| std::env::var_os(name), cfg.groups)?;
     let rules = match &cfg.source {
         Source::Dir(dir) => Some(Rules::dir(dir)),
         Source::File(file) => Some(Rules::cdb(file).map_err(Error::Rules)?),
@@ -129,7 +155,7 @@ pub fn run(cfg: Config) -> Result<(), Error> {
                 client_gid: c.gid,
                 self_euid: nix::unistd::geteuid().as_raw(),
                 self_egid: nix::unistd::getegid().as_raw(),
-                extra_gids: &[],
+                extra_gids: &c.groups,
             };
             // The reasons the C program gives at -v2, errno texts of its
             // lookup: a rule that denies, or no rule at all.
@@ -157,7 +183,18 @@ pub fn run(cfg: Config) -> Result<(), Error> {
     if cfg.verbosity >= Verbosity::Normal {
         info(format_args!("allow pid {pid} uid {} gid {}", c.uid, c.gid));
     }
+    // The rule's environment first, then ours over it, as the C program
+    // applies them: a rule's env/IPCLOCALPATH gives way to -e's value,
+    // and with -E a rule's env/PROTO is unset all the same.
     let mut env = Vec::new();
+    for change in allow.env {
+        env.push(match change {
+            rules::EnvChange::Set { name, value } => {
+                EnvChange::Set(OsString::from_vec(name), OsString::from_vec(value))
+            }
+            rules::EnvChange::Unset { name } => EnvChange::Unset(OsString::from_vec(name)),
+        });
+    }
     let var = |suffix: &str| {
         let mut name = c.proto.clone();
         name.push(suffix);
@@ -174,6 +211,7 @@ pub fn run(cfg: Config) -> Result<(), Error> {
             "REMOTEEUID",
             "REMOTEEGID",
             "REMOTEPID",
+            "REMOTEGIDLIST",
             "REMOTEPATH",
             "LOCALPATH",
             "CONNNUM",
@@ -181,14 +219,6 @@ pub fn run(cfg: Config) -> Result<(), Error> {
             env.push(EnvChange::Unset(var(suffix)));
         }
         env.push(EnvChange::Unset("PROTO".into()));
-    }
-    for change in allow.env {
-        env.push(match change {
-            rules::EnvChange::Set { name, value } => {
-                EnvChange::Set(OsString::from_vec(name), OsString::from_vec(value))
-            }
-            rules::EnvChange::Unset { name } => EnvChange::Unset(OsString::from_vec(name)),
-        });
     }
     let argv = match allow.exec {
         None => cfg.argv,
