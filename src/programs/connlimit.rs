@@ -49,28 +49,35 @@ pub fn run(cfg: Config) -> Result<(), Error> {
     Err(exec(&cfg.argv, &[]))
 }
 
-/// The decision, from the environment `env` reads.
+/// The decision, from the environment `env` reads. As the C program
+/// (s6 2.11): PROTO must be set and non-empty, and ${PROTO}CONNNUM set and
+/// decimal, whether or not a limit is set; the message quotes CONNMAX as
+/// it was written.
 pub fn check(env: impl Fn(&str) -> Option<OsString>) -> Result<(), Error> {
     let proto = env("PROTO").ok_or_else(|| Error::env("PROTO", "is not set"))?;
+    if proto.is_empty() {
+        return Err(Error::env("PROTO", "is empty"));
+    }
     let proto = proto.to_string_lossy();
-    let number = |suffix: &str| -> Result<Option<u32>, Error> {
+    let number = |suffix: &str| -> Result<Option<(u32, OsString)>, Error> {
         let name = format!("{proto}{suffix}");
         match env(&name) {
             None => Ok(None),
             Some(v) => decimal(v.as_encoded_bytes())
-                .map(Some)
+                .map(|n| Some((n, v)))
                 .ok_or_else(|| Error::env(name, "is not a decimal number")),
         }
     };
-    // No limit set: nothing to check, whatever CONNNUM says.
-    let Some(max) = number("CONNMAX")? else {
+    let (num, _) =
+        number("CONNNUM")?.ok_or_else(|| Error::env(format!("{proto}CONNNUM"), "is not set"))?;
+    // No limit set: nothing more to check.
+    let Some((max, written)) = number("CONNMAX")? else {
         return Ok(());
     };
-    let num =
-        number("CONNNUM")?.ok_or_else(|| Error::env(format!("{proto}CONNNUM"), "is not set"))?;
     if num > max {
         return Err(Error::Denied(Some(format!(
-            "number of connections from this client limited to {max}"
+            "number of connections from this client limited to {}",
+            written.to_string_lossy()
         ))));
     }
     Ok(())
@@ -104,7 +111,14 @@ mod tests {
 
     #[test]
     fn without_a_limit_anything_goes_and_bad_values_are_named() {
-        assert!(decide(&[("PROTO", "UNIX"), ("UNIXCONNNUM", "x")]).is_ok());
+        assert!(decide(&[("PROTO", "UNIX"), ("UNIXCONNNUM", "7")]).is_ok());
+        // CONNNUM is checked even without a limit, as in C.
+        let e = decide(&[("PROTO", "UNIX"), ("UNIXCONNNUM", "x")]).unwrap_err();
+        assert_eq!(e.exit_code(), 100);
+        let e = decide(&[("PROTO", "UNIX")]).unwrap_err();
+        assert!(e.to_string().contains("UNIXCONNNUM is not set"), "{e}");
+        let e = decide(&[("PROTO", ""), ("CONNNUM", "3"), ("CONNMAX", "2")]).unwrap_err();
+        assert_eq!(e.exit_code(), 100);
         let e = decide(&[("PROTO", "UNIX"), ("UNIXCONNMAX", "2")]).unwrap_err();
         assert_eq!(
             (

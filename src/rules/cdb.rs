@@ -57,7 +57,12 @@ impl fmt::Display for CdbError {
                 action,
                 path,
                 source,
-            } => write!(f, "unable to {action} {}: {source}", path.display()),
+            } => write!(
+                f,
+                "unable to {action} {}: {}",
+                path.display(),
+                crate::error::Os(source)
+            ),
             CdbError::Corrupt { path, problem } => {
                 write!(f, "{} is not a valid cdb file: {problem}", path.display())
             }

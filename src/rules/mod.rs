@@ -245,7 +245,12 @@ impl fmt::Display for RulesError {
                 action,
                 path,
                 source,
-            } => write!(f, "unable to {action} {}: {source}", path.display()),
+            } => write!(
+                f,
+                "unable to {action} {}: {}",
+                path.display(),
+                crate::error::Os(source)
+            ),
             RulesError::Cdb(e) => e.fmt(f),
             RulesError::BadRule { path, key, problem } => {
                 write!(f, "bad rule for key {key} in {}: {problem}", path.display())

@@ -692,3 +692,42 @@ impl Drop for BusyCpus {
         }
     }
 }
+
+/// Runs `cmd` (its stdin set by the caller, stdout and stderr piped here)
+/// to completion within [`TIMEOUT`], reading both pipes as it runs; kills
+/// its process group and fails if it does not exit in time. For programs
+/// other than s6-ipcserver (the toolkit's, and the C ones beside them).
+pub fn output_within(cmd: &mut Command) -> std::process::Output {
+    let mut child = cmd
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = r.read_to_end(&mut all);
+            all
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+            panic!("{cmd:?} did not exit within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
