@@ -157,12 +157,17 @@ fn already(target: &Target, primary: libc::gid_t) -> bool {
 }
 
 /// The supplementary groups now, or `None` if they cannot be read.
+/// Asked for their number first, then for exactly that many: a size above
+/// `NGROUPS_MAX` is refused by some implementations (qemu-user's), and
+/// musl's `NGROUPS_MAX` (32) is below what Linux allows (65536). Start-up
+/// is single-threaded, so the number cannot change in between.
 fn current_groups() -> Option<Vec<libc::gid_t>> {
-    let mut list = vec![0; ngroups_max() + 1];
-    let len = libc::c_int::try_from(list.len()).ok()?;
-    // SAFETY: `list` is a live, writable array of `len` gids.
-    let n = unsafe { libc::getgroups(len, list.as_mut_ptr()) };
-    list.truncate(usize::try_from(n).ok()?);
+    // SAFETY: a size of 0 asks only for the number; nothing is written.
+    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let mut list = vec![0; usize::try_from(n).ok()?];
+    // SAFETY: `list` is a live, writable array of `n` gids.
+    let got = unsafe { libc::getgroups(n, list.as_mut_ptr()) };
+    list.truncate(usize::try_from(got).ok()?);
     Some(list)
 }
 
