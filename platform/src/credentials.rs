@@ -38,8 +38,12 @@ impl Default for Groups {
 
 impl Groups {
     pub fn new() -> Groups {
+        // Room for every group the backend can give (Linux allows 65536,
+        // whatever the C library's NGROUPS_MAX says: musl's is 32). Pages a
+        // lookup never writes stay out of the resident set.
+        let room = backend::groups_room();
         Groups {
-            list: Vec::with_capacity(crate::privileges::ngroups_max().max(16)),
+            list: Vec::with_capacity(room),
             known: false,
         }
     }

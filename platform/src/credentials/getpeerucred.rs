@@ -27,6 +27,11 @@ pub const MECHANISM: &str = "getpeerucred";
 pub const GROUPS_MECHANISM: Option<&str> = Some("ucred_getgroups");
 pub const MAX_KNOWN_GROUPS: usize = usize::MAX;
 
+/// NGROUPS_MAX, as this system is configured.
+pub fn groups_room() -> usize {
+    crate::privileges::ngroups_max()
+}
+
 /// Owns the `ucred_t` that getpeerucred allocated, and frees it on drop.
 struct Ucred(*mut ucred_t);
 

@@ -24,6 +24,11 @@ pub const GROUPS_MECHANISM: Option<&str> = Some("LOCAL_PEERCRED");
 /// The array holds the effective gid and 15 more; a full one may be cut.
 pub const MAX_KNOWN_GROUPS: usize = XU_NGROUPS as usize - 2;
 
+/// The array of struct xucred.
+pub fn groups_room() -> usize {
+    XU_NGROUPS as usize
+}
+
 /// The record of the peer, starting from `init`.
 #[cfg(not(feature = "force-xucred"))]
 fn local_peercred(fd: BorrowedFd<'_>, init: xucred) -> io::Result<xucred> {

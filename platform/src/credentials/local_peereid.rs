@@ -14,6 +14,11 @@ pub const MECHANISM: &str = "LOCAL_PEEREID";
 pub const GROUPS_MECHANISM: Option<&str> = None;
 pub const MAX_KNOWN_GROUPS: usize = 0;
 
+/// No groups are read.
+pub fn groups_room() -> usize {
+    0
+}
+
 /// The level of the local-domain socket options: NetBSD's <sys/un.h> names
 /// none (FreeBSD's and Apple's call it SOL_LOCAL), and unix(4) passes 0.
 const SOL_LOCAL: libc::c_int = 0;

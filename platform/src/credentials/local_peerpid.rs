@@ -20,6 +20,11 @@ pub const MECHANISM: &str = "getpeereid, LOCAL_PEERPID";
 pub const GROUPS_MECHANISM: Option<&str> = Some("LOCAL_PEERCRED");
 pub const MAX_KNOWN_GROUPS: usize = 16 - 2;
 
+/// The array of struct xucred.
+pub fn groups_room() -> usize {
+    16
+}
+
 pub fn peer(fd: BorrowedFd<'_>, groups: Option<&mut Groups>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
     let mut uid = libc::uid_t::MAX;

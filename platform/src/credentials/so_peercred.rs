@@ -15,6 +15,11 @@ pub const MECHANISM: &str = "SO_PEERCRED";
 pub const GROUPS_MECHANISM: Option<&str> = Some(so_peergroups::MECHANISM);
 pub const MAX_KNOWN_GROUPS: usize = usize::MAX;
 
+/// Linux's NGROUPS_MAX (<linux/limits.h>), what SO_PEERGROUPS can give.
+pub fn groups_room() -> usize {
+    65536
+}
+
 pub fn peer(fd: BorrowedFd<'_>, groups: Option<&mut Groups>) -> io::Result<Credentials> {
     // Pre-set to "nobody"-like values so that a call that writes nothing can
     // never make the peer look like root.

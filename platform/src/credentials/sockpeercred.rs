@@ -14,6 +14,11 @@ pub const MECHANISM: &str = "SO_PEERCRED (sockpeercred)";
 pub const GROUPS_MECHANISM: Option<&str> = None;
 pub const MAX_KNOWN_GROUPS: usize = 0;
 
+/// No groups are read.
+pub fn groups_room() -> usize {
+    0
+}
+
 pub fn peer(fd: BorrowedFd<'_>, _groups: Option<&mut Groups>) -> io::Result<Credentials> {
     // Non-root values, in case the call succeeds without writing.
     let init = libc::sockpeercred {
