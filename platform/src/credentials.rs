@@ -136,7 +136,8 @@ cfg_if::cfg_if! {
 /// usable with `-P`.
 pub const SUPPORTED: bool = backend::SUPPORTED;
 
-/// The name of the mechanism this build uses, for `--version` and logs.
+/// The name of the mechanism this build uses (for the tests and the
+/// platform table).
 pub const MECHANISM: &str = backend::MECHANISM;
 
 /// Where this build reads the client's groups from, or `None` where it

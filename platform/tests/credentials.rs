@@ -291,6 +291,9 @@ mod supported {
             assert_eq!(credentials::MECHANISM, "getpeereid");
         } else if cfg!(feature = "force-getpeerucred") {
             assert_eq!(credentials::MECHANISM, "getpeerucred");
+        } else if cfg!(feature = "force-xucred") {
+            assert_eq!(credentials::MECHANISM, "LOCAL_PEERCRED");
+            assert_eq!(credentials::GROUPS_MECHANISM, Some("LOCAL_PEERCRED"));
         } else if cfg!(any(target_os = "linux", target_os = "android")) {
             assert_eq!(credentials::MECHANISM, "SO_PEERCRED");
         }

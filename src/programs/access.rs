@@ -37,11 +37,11 @@ pub fn command() -> Command {
     )
     .arg(value("verbosity", 'v', "verbosity", "0: fatal errors only; 1: also log allowed clients (default); 2: also denied clients and warnings"))
     .arg(flag("env", 'e', "Set ${PROTO}LOCALPATH to the -l value or the socket's own address (default)").overrides_with("no-env"))
-    .arg(flag("no-env", 'E', "Remove PROTO and the ${PROTO}* variables s6-ipcserver sets; the rule's environment still applies").overrides_with("env"))
+    .arg(flag("no-env", 'E', "Remove PROTO and ${PROTO}REMOTEEUID, REMOTEEGID, REMOTEPID, REMOTEGIDLIST, REMOTEPATH, LOCALPATH and CONNNUM, even if the rule set them; the rest of the rule's environment applies").overrides_with("env"))
     .arg(value("localname", 'l', "localname", "Set ${PROTO}LOCALPATH to localname, without asking the socket (with -e)"))
     .arg(value("rulesdir", 'i', "rulesdir", "Rules in a directory: rulesdir/uid/N/allow and so on").value_hint(clap::ValueHint::DirPath).overrides_with("rulesfile"))
     .arg(value("rulesfile", 'x', "rulesfile", "Rules in a cdb file made by s6-accessrules-cdb-from-fs").value_hint(clap::ValueHint::FilePath).overrides_with("rulesdir"))
-    .arg(flag("groups", 'g', "Also try gid/G for every G of ${PROTO}REMOTEGIDLIST, in order, after gid/EGID and before uid/default; refuse the client if the variable is unset"));
+    .arg(flag("groups", 'g', "Also try gid/G for every G of ${PROTO}REMOTEGIDLIST, in order, after gid/EGID and before uid/default; refuse the client if the variable is unset. Only behind this package's s6-ipcserver or s6-ipcserverd, which set or remove it for every client: behind another server, a value it inherited would be trusted"));
     getopt::help_and_version(cmd).arg(getopt::prog(
         "The program, and its arguments, to exec for an allowed client",
     ))
@@ -77,13 +77,19 @@ pub fn parse(args: &[OsString]) -> Result<Parsed<Config>, Error> {
         (None, Some(file)) => Source::File(file.to_os_string()),
         (None, None) => Source::None,
     };
+    let argv = o.prog_argv()?;
+    // As the C program: an empty prog is a usage error, not a failed exec
+    // (prog_argv returns at least one word).
+    if argv[0].is_empty() {
+        return Err(o.bad("prog is empty"));
+    }
     Ok(Parsed::Run(Config {
         verbosity: Verbosity::from_level(o.last_valid("verbosity", decimal)?.unwrap_or(1)),
         keep_env: !o.flag("no-env"),
         localname: o.os("localname").map(|l| l.to_os_string()),
         source,
         groups: o.flag("groups"),
-        argv: o.prog_argv()?,
+        argv,
     }))
 }
 

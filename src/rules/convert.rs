@@ -137,16 +137,24 @@ fn compile_rule(kdir: &Path, warnings: &mut Vec<Warning>) -> Result<Option<Decis
 ///   refused, with a message (C fails too, less clearly).
 pub fn fs_from_cdb(dir: &Path, cdbfile: &Path) -> Result<(), RulesError> {
     let cdb = Cdb::open(cdbfile)?;
-    mkdir_0755(dir)?;
-    let r = cdb.iter().try_for_each(|rec| -> Result<(), RulesError> {
-        let (key, data) = rec?;
-        let kdir = key_dir(dir, key, cdbfile)?;
-        let decision = value::decode_strict(data).map_err(|problem| RulesError::BadRule {
-            path: cdbfile.to_path_buf(),
-            key: String::from_utf8_lossy(key).into_owned(),
-            problem,
-        })?;
-        write_rule(&kdir, &decision, key, cdbfile)
+    DirBuilder::new()
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| RulesError::io("mkdir", dir, e))?;
+    // From here on, a failure removes what was made of `dir`, itself too.
+    let chmod = fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+        .map_err(|e| RulesError::io("chmod", dir, e));
+    let r = chmod.and_then(|()| {
+        cdb.iter().try_for_each(|rec| -> Result<(), RulesError> {
+            let (key, data) = rec?;
+            let kdir = key_dir(dir, key, cdbfile)?;
+            let decision = value::decode_strict(data).map_err(|problem| RulesError::BadRule {
+                path: cdbfile.to_path_buf(),
+                key: String::from_utf8_lossy(key).into_owned(),
+                problem,
+            })?;
+            write_rule(&kdir, &decision, key, cdbfile)
+        })
     });
     if r.is_err() {
         let _ = fs::remove_dir_all(dir);

@@ -586,7 +586,7 @@ impl Server {
                     Some(pid) => self.env.set_with(v.pid, |b| write!(b, "{pid}"))?,
                     None => self.env.unset(v.pid),
                 }
-                match self.groups.get() {
+                match self.groups.get().filter(|list| fits_in_env(list)) {
                     Some(list) => self.env.set_with(v.gidlist, |b| {
                         for (i, g) in list.iter().enumerate() {
                             if i > 0 {
@@ -620,6 +620,20 @@ impl Server {
     }
 }
 
+/// The longest environment string an exec takes on Linux (`MAX_ARG_STRLEN`,
+/// 32 pages), the least of the systems: a longer one would make every
+/// spawn for the client fail (`E2BIG`).
+const MAX_ENV_STRING: usize = 32 * 4096;
+
+/// Whether `IPCREMOTEGIDLIST=` with `list` fits in one environment string;
+/// a list that does not (some 20,000 groups) is left unknown.
+fn fits_in_env(list: &[libc::gid_t]) -> bool {
+    let digits = |g: libc::gid_t| g.checked_ilog10().unwrap_or(0) as usize + 1;
+    // Each gid with its comma, the last one's standing for the NUL.
+    let len = "IPCREMOTEGIDLIST=".len() + list.iter().map(|&g| digits(g) + 1).sum::<usize>();
+    len <= MAX_ENV_STRING
+}
+
 /// Sends a child what it is owed. One that already exited and is not
 /// reaped yet is fine.
 fn signal(pid: libc::pid_t, owed: Owed) {
@@ -647,4 +661,22 @@ impl<T: std::fmt::Display> std::fmt::Display for Id<T> {
 
 fn ids(creds: Option<Credentials>) -> (Id<u32>, Id<u32>) {
     (Id(creds.map(|c| c.uid)), Id(creds.map(|c| c.gid)))
+}
+
+#[cfg(test)]
+mod gidlist_tests {
+    use super::fits_in_env;
+
+    #[test]
+    fn a_group_list_too_long_for_an_exec_is_left_unknown() {
+        assert!(fits_in_env(&[]));
+        assert!(fits_in_env(&(0..65536).collect::<Vec<_>>()[..20_000]));
+        // 30,000 gids of 6 digits: 210,000 bytes, over 128 KiB.
+        assert!(!fits_in_env(&vec![100_000; 30_000]));
+        // The boundary, counted: 17 bytes of name, then "9," per gid, the
+        // last comma standing for the NUL: 131,071 bytes fit, 131,073 not.
+        let n = (super::MAX_ENV_STRING - 17) / 2;
+        assert!(fits_in_env(&vec![9; n]));
+        assert!(!fits_in_env(&vec![9; n + 1]));
+    }
 }

@@ -314,7 +314,8 @@ fn environment(r: &mut Roff) {
         "IPCREMOTEGIDLIST",
         "The client's supplementary groups when it connected, decimal gids separated by commas \
          (empty if it has none), as the kernel recorded them, where the system records them all \
-         (Linux, FreeBSD, macOS, illumos, Solaris; on FreeBSD and macOS only up to 14 groups). \
+         (Linux, FreeBSD, DragonFly, macOS, illumos, Solaris; on FreeBSD, DragonFly and macOS \
+         only up to 14 groups). \
          Removed from the environment, even if inherited, where they are not known, and with -P. \
          s6-ipcserver-access -g looks rules up by them.",
     );
@@ -808,6 +809,11 @@ fn exit_exec(r: &mut Roff, what: &str) {
 const GETOPT_DIFFERENCE: &str =
     "--help and --version are accepted before the first operand; the C program knows neither.";
 
+/// The "Exec" item of DIFFERENCES for the programs that end by executing
+/// PROG.
+const EXEC_DIFFERENCE: &str = "PROG starts with an empty signal mask and SIGPIPE at its default \
+    (as Rust's Command execs); the C program passes on what it was given.";
+
 /// s6-ipcserver-socketbinder's page beyond clap's.
 fn socketbinder_sections(name: &str, suffix: &str) -> (Roff, Roff) {
     let mut d = Roff::new();
@@ -897,6 +903,7 @@ fn socketbinder_sections(name: &str, suffix: &str) -> (Roff, Roff) {
          lengths (the C program says \"Protocol error\").",
     );
     item(&mut r, "Option parsing", GETOPT_DIFFERENCE);
+    item(&mut r, "Exec", EXEC_DIFFERENCE);
 
     see_also_toolkit(
         &mut r,
@@ -1120,6 +1127,7 @@ fn access_sections(name: &str, suffix: &str) -> (Roff, Roff) {
          set and the C program does not know.",
     );
     item(&mut r, "Option parsing", GETOPT_DIFFERENCE);
+    item(&mut r, "Exec", EXEC_DIFFERENCE);
 
     see_also_toolkit(
         &mut r,
@@ -1212,6 +1220,7 @@ fn connlimit_sections(name: &str, suffix: &str) -> (Roff, Roff) {
         "The command line is read with getopt, so -- ends it and --help and --version work; the \
          C program takes no option, and runs a PROG whose name starts with a dash.",
     );
+    item(&mut r, "Exec", EXEC_DIFFERENCE);
 
     see_also_toolkit(&mut r, suffix, &[ACCESS, PROGRAM, SERVING], false, "");
     (Roff::new(), r)
@@ -1277,7 +1286,13 @@ fn ipcclient_sections(name: &str, suffix: &str) -> (Roff, Roff) {
         "Logs \"s6-ipcclient: info: connected to PATH\"; the C program names itself twice in \
          that line.",
     );
+    item(
+        &mut r,
+        "-q, -Q, -v",
+        "The last one given wins; the C program counts them (-q -v is its default).",
+    );
     item(&mut r, "Option parsing", GETOPT_DIFFERENCE);
+    item(&mut r, "Exec", EXEC_DIFFERENCE);
 
     see_also_toolkit(&mut r, suffix, &[PROGRAM, SERVING], true, "");
     (d, r)
@@ -1365,6 +1380,12 @@ fn cdb_from_fs_sections(name: &str, suffix: &str) -> (Roff, Roff) {
         "Env size",
         "An env over 4096 bytes once compiled is refused (exit 100); the C compiler takes up to \
          4100 bytes, which its own s6-ipcserver-access then refuses.",
+    );
+    item(
+        &mut r,
+        "Unsearchable keys",
+        "A key directory whose allow or deny cannot be looked at (EACCES) is an error, exit 111; \
+         the C compiler may leave such a rule out, a deny too.",
     );
     item(&mut r, "Option parsing", GETOPT_DIFFERENCE);
 
