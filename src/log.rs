@@ -40,6 +40,15 @@ impl Log {
         let _ = std::io::stderr().write_all(&buf);
     }
 
+    /// A line at `level` (info, warning), written at verbosity `least`
+    /// and above: for the programs whose lines do not follow the server's
+    /// levels (s6-ipcserver-access logs allowed clients by default).
+    pub fn at(&self, least: Verbosity, level: &str, args: Arguments<'_>) {
+        if self.verbosity >= least {
+            self.line(level, args);
+        }
+    }
+
     pub fn verbose(&self) -> bool {
         self.verbosity >= Verbosity::Verbose
     }

@@ -4,7 +4,6 @@
 //! environment, or exits 1.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
@@ -13,7 +12,7 @@ use clap::Command;
 use crate::error::Error;
 use crate::exec::{exec, EnvChange};
 use crate::getopt::{self, flag, value, Parsed};
-use crate::log::Verbosity;
+use crate::log::{Log, Verbosity};
 use crate::numbers::{decimal, gidlist};
 use crate::rules::{self, Decision, Rules, UidGidQuery};
 
@@ -135,10 +134,6 @@ fn client(env: &impl Fn(&str) -> Option<OsString>, groups: bool) -> Result<Clien
     })
 }
 
-fn info(line: std::fmt::Arguments<'_>) {
-    let _ = std::io::stderr().write_all(format!("{NAME}: info: {line}\n").as_bytes());
-}
-
 pub fn run(cfg: Config) -> Result<(), Error> {
     let c = client(&|name| std::env::var_os(name), cfg.groups)?;
     let rules = match &cfg.source {
@@ -146,13 +141,18 @@ pub fn run(cfg: Config) -> Result<(), Error> {
         Source::File(file) => Some(Rules::cdb(file).map_err(Error::Rules)?),
         Source::None => None,
     };
+    let log = Log {
+        program: NAME,
+        verbosity: cfg.verbosity,
+    };
     let pid = std::process::id();
     let allow = match rules {
         None => {
-            if cfg.verbosity >= Verbosity::Verbose {
-                let _ = std::io::stderr()
-                    .write_all(format!("{NAME}: warning: invoked without a ruleset!\n").as_bytes());
-            }
+            log.at(
+                Verbosity::Verbose,
+                "warning",
+                format_args!("invoked without a ruleset!"),
+            );
             rules::Allow::default()
         }
         Some(rules) => {
@@ -171,24 +171,25 @@ pub fn run(cfg: Config) -> Result<(), Error> {
                     ..
                 }) => allow,
                 found => {
-                    if cfg.verbosity >= Verbosity::Verbose {
-                        let why = match found {
-                            Some(_) => "Permission denied",
-                            None => "No such file or directory",
-                        };
-                        info(format_args!(
-                            "deny pid {pid} uid {} gid {}: {why}",
-                            c.uid, c.gid
-                        ));
-                    }
+                    let why = match found {
+                        Some(_) => "Permission denied",
+                        None => "No such file or directory",
+                    };
+                    log.at(
+                        Verbosity::Verbose,
+                        "info",
+                        format_args!("deny pid {pid} uid {} gid {}: {why}", c.uid, c.gid),
+                    );
                     return Err(Error::Denied(None));
                 }
             }
         }
     };
-    if cfg.verbosity >= Verbosity::Normal {
-        info(format_args!("allow pid {pid} uid {} gid {}", c.uid, c.gid));
-    }
+    log.at(
+        Verbosity::Normal,
+        "info",
+        format_args!("allow pid {pid} uid {} gid {}", c.uid, c.gid),
+    );
     // The rule's environment first, then ours over it, as the C program
     // applies them: a rule's env/IPCLOCALPATH gives way to -e's value,
     // and with -E a rule's env/PROTO is unset all the same.

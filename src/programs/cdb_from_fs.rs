@@ -2,13 +2,13 @@
 //! s6-ipcserver-access reads with `-x`, replacing it atomically.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Command;
 
 use crate::error::Error;
 use crate::getopt::{self, value, Parsed};
+use crate::log::{Log, Verbosity};
 use crate::numbers::perms;
 use crate::rules;
 
@@ -66,8 +66,12 @@ pub fn parse(args: &[OsString]) -> Result<Parsed<Config>, Error> {
 
 pub fn run(cfg: Config) -> Result<(), Error> {
     let report = rules::cdb_from_fs(&cfg.dir, &cfg.cdbfile, cfg.mode).map_err(Error::Rules)?;
+    let log = Log {
+        program: NAME,
+        verbosity: Verbosity::Normal,
+    };
     for w in report.warnings {
-        let _ = std::io::stderr().write_all(format!("{NAME}: warning: {w}\n").as_bytes());
+        log.warn(format_args!("{w}"));
     }
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! prog with the connection on fds 6 (read) and 7 (write).
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
 use clap::Command;
@@ -10,7 +9,7 @@ use clap::Command;
 use crate::error::Error;
 use crate::exec::{exec, EnvChange};
 use crate::getopt::{self, flag, value, Parsed};
-use crate::log::Verbosity;
+use crate::log::{Log, Verbosity};
 
 pub const NAME: &str = "s6-ipcclient";
 
@@ -98,12 +97,11 @@ pub fn run(cfg: Config) -> Result<(), Error> {
             .unwrap_or_default();
         Error::sys(format!("unable to {what} {path}"), e.source)
     })?;
-    if cfg.verbosity >= Verbosity::Verbose {
-        let mut line = format!("{NAME}: info: connected to ").into_bytes();
-        line.extend_from_slice(cfg.path.as_bytes());
-        line.push(b'\n');
-        let _ = std::io::stderr().write_all(&line);
-    }
+    let log = Log {
+        program: NAME,
+        verbosity: cfg.verbosity,
+    };
+    log.info_bytes("connected to ", cfg.path.as_bytes());
     platform::fd::hand_over(socket, &[6, 7])
         .map_err(|e| Error::sys("unable to put the connection on fds 6 and 7", e))?;
     let local = cfg.localname.or(cfg.bindpath).unwrap_or_default();
